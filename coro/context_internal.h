@@ -1,0 +1,52 @@
+/*
+ * The context-switch contract.  Each backend (context_x86_64.S,
+ * context_ucontext.c) implements all of it and nothing else; the build
+ * links exactly one.
+ *
+ * A context is the saved state of a suspended thread of control.  The
+ * scheduler passes data to a new context through its own state, never
+ * through the entry function's arguments (makecontext passes only ints).
+ */
+#ifndef CORO_CONTEXT_INTERNAL_H
+#define CORO_CONTEXT_INTERNAL_H
+
+#include <stddef.h>
+
+/*
+ * Saved state.  For the asm backend, the saved stack pointer (registers and
+ * the floating-point control words are pushed on the suspended stack).  For
+ * the ucontext backend, a pointer to a ucontext_t kept on that stack.
+ */
+struct coro__ctx {
+    void *p; /* backend-defined; NULL until made or initialised */
+};
+
+/* Bytes of storage coro__ctx_init_self() needs (a ucontext_t fits). */
+#define CORO__CTX_SELF_STORAGE 1024
+
+/*
+ * Make *ctx start entry() on the stack [lo, hi) when first switched to.
+ * hi is the first byte above the stack; the backend may keep its own
+ * state just below it.  entry() must never return.
+ */
+void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
+                    void (*entry)(void));
+
+/*
+ * Prepare *ctx to receive the state of the running thread of control (the
+ * event loop's) on its first coro__ctx_switch() away.  storage holds
+ * CORO__CTX_SELF_STORAGE bytes, 16-aligned, and outlives the context.
+ */
+void coro__ctx_init_self(struct coro__ctx *ctx, void *storage);
+
+/*
+ * Save the running state into *from and resume *to.  Returns when another
+ * context switches back to *from.  Callee-saved registers, the x87 control
+ * word and MXCSR are preserved, as the ABI requires of any call.
+ */
+void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to);
+
+/* The backend's name: "asm-x86_64" or "ucontext". */
+const char *coro__ctx_name(void);
+
+#endif /* CORO_CONTEXT_INTERNAL_H */

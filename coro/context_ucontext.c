@@ -1,0 +1,51 @@
+/*
+ * Portable context switch on getcontext/makecontext/swapcontext.  Slower
+ * than the asm backend (swapcontext saves and restores the signal mask with
+ * a system call on every switch) but it runs wherever ucontext exists, and
+ * it is the reference the fast backend is tested against.
+ */
+#include "context_internal.h"
+
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+_Static_assert(sizeof(ucontext_t) <= CORO__CTX_SELF_STORAGE,
+               "CORO__CTX_SELF_STORAGE too small for ucontext_t");
+
+void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
+                    void (*entry)(void))
+{
+    /* Keep the ucontext_t just below the top of the new stack. */
+    uintptr_t top = ((uintptr_t)hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
+    ucontext_t *uc = (ucontext_t *)top;
+    if (getcontext(uc) != 0) {
+        perror("coro: getcontext");
+        abort();
+    }
+    uc->uc_stack.ss_sp = lo;
+    uc->uc_stack.ss_size = top - (uintptr_t)lo;
+    uc->uc_link = NULL;
+    makecontext(uc, entry, 0);
+    ctx->p = uc;
+}
+
+void coro__ctx_init_self(struct coro__ctx *ctx, void *storage)
+{
+    ctx->p = storage;
+}
+
+void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to)
+{
+    if (swapcontext((ucontext_t *)from->p, (ucontext_t *)to->p) != 0) {
+        perror("coro: swapcontext");
+        abort();
+    }
+}
+
+const char *coro__ctx_name(void)
+{
+    return "ucontext";
+}

@@ -1,0 +1,319 @@
+/*
+ * Internal structures shared by the files of coro/.  Never installed.
+ *
+ * One struct sched per OS thread holds every piece of scheduler state and
+ * is reached through the thread-local pointer coro__tls_sched.  A struct
+ * coro lives at the top of its own stack mapping, so a parked coroutine
+ * costs the one page its record and its top frames share.
+ */
+#ifndef CORO_CORO_INTERNAL_H
+#define CORO_CORO_INTERNAL_H
+
+#include "coro.h"
+#include "context_internal.h"
+#include "tsc_time/tsc_time_internal.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sched;
+struct coro__stacks;
+
+#define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CORO__NEVER INT64_MAX /* a deadline that never comes */
+
+/* AddressSanitizer needs to be told about stack switches. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORO__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO__ASAN 1
+#endif
+#endif
+#ifndef CORO__ASAN
+#define CORO__ASAN 0
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Timers: an intrusive binary min-heap (timer.c).                    */
+
+/*
+ * A timer carries its own heap node, so arming one allocates nothing; the
+ * node usually lives on the waiting coroutine's stack.  The heap is a
+ * pointer-linked complete binary tree (as in libuv): no array to grow, and
+ * no memory outside the node, which keeps a parked coroutine within its
+ * stack page.
+ */
+struct coro__heap_node {
+    struct coro__heap_node *left, *right, *parent; /* owned by the heap */
+};
+
+struct coro__timer {
+    struct coro__heap_node node; /* first member: node == timer */
+    int64_t deadline;                          /* absolute ticks */
+    uint64_t seq;     /* arm order: breaks ties between equal deadlines */
+    bool armed;       /* in the heap */
+    void (*fire)(struct coro__timer *t); /* called once, disarmed first */
+};
+
+struct coro__timer_heap {
+    struct coro__heap_node *root; /* earliest deadline, NULL if empty */
+    size_t count;             /* nodes in the heap */
+    uint64_t next_seq;        /* next arm order number */
+};
+
+/* The earliest armed deadline, NEVER when no timer is armed. */
+static inline int64_t coro__timer_next(const struct coro__timer_heap *h)
+{
+    return h->root ? ((const struct coro__timer *)h->root)->deadline
+                   : CORO__NEVER;
+}
+void coro__timer_arm(struct coro__timer_heap *h, struct coro__timer *t,
+                     int64_t deadline);
+void coro__timer_disarm(struct coro__timer_heap *h, struct coro__timer *t);
+/* Fire every timer whose deadline is <= now, earliest first, and return
+ * how many fired. */
+size_t coro__timer_fire_due(struct coro__timer_heap *h, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Waits (wait.c): the one park/wake primitive under every block.     */
+
+/* What ended a wait. */
+enum coro__wake_cause {
+    CORO__WOKEN_NOT = 0,   /* still waiting */
+    CORO__WOKEN_BY_OBJECT, /* the awaited object (wake from a primitive) */
+    CORO__WOKEN_BY_TIMER,  /* its own or a with_timeout deadline */
+    CORO__WOKEN_BY_INTERRUPT
+};
+
+/*
+ * One wait, on the waiter's stack.  A blocking call fills it, calls
+ * coro__wait_begin(), queues it on the awaited object, and calls
+ * coro__wait_park().  Exactly one cause wakes it; when that cause is not
+ * the object, park calls cancel() so the object forgets the waiter (or
+ * passes on what it had already handed over).
+ */
+struct coro__wait {
+    struct coro *co;            /* the waiter; set by coro__wait_begin() */
+    const char *what;           /* "sleep", "join"..., for where() */
+    const coro_site_t *site;    /* caller's site, or NULL */
+    const void *addr;           /* return address of the blocking call */
+    int64_t deadline;           /* the call's own deadline, or NEVER */
+    int deadline_err;           /* its result when its own deadline comes:
+                                   0 for sleep, ETIMEDOUT for a timeout */
+    void (*cancel)(struct coro__wait *w); /* may be NULL */
+    void *obj;                  /* the awaited object, for cancel() */
+    struct coro__wait *next, *prev; /* link in the object's queue */
+    bool queued;                /* in an object's queue (waitq keeps it) */
+    enum coro__wake_cause cause; /* set by whoever wakes it */
+    int err;                    /* 0, or the errno park returns */
+    intptr_t value;             /* payload handed over by the waker */
+    struct coro__timer timer;   /* armed at the nearest deadline */
+};
+
+/* Fail at once (-1, errno) if the caller may not block now: EPERM outside
+ * a coroutine, a pending interrupt, a passed deadline.  Otherwise 0. */
+int coro__wait_begin(struct coro__wait *w);
+/* Park until woken; returns 0 or -1 with errno (w->err). */
+int coro__wait_park(struct coro__wait *w);
+/* Wake w's coroutine by its object with payload value; false if it was
+ * already woken by another cause. */
+bool coro__wake(struct coro__wait *w, intptr_t value);
+/* The record initialiser for a blocking call; deadline NEVER. */
+#define CORO__WAIT_INIT(what_, site_)                                      \
+    {.what = (what_), .site = (site_),                                     \
+     .addr = __builtin_return_address(0), .deadline = CORO__NEVER}
+
+/* A doubly linked FIFO of waits, for objects with waiters. */
+struct coro__waitq {
+    struct coro__wait *head, *tail;
+};
+void coro__waitq_push(struct coro__waitq *q, struct coro__wait *w);
+void coro__waitq_remove(struct coro__waitq *q, struct coro__wait *w);
+struct coro__wait *coro__waitq_pop(struct coro__waitq *q);
+
+/* ------------------------------------------------------------------ */
+/* Deadlines (deadline.c).                                             */
+
+/* One coro_with_timeout()/coro_with_grace() frame, on the stack. */
+struct coro__deadline {
+    int64_t deadline;              /* absolute ticks */
+    struct coro__deadline *outer;  /* enclosing frame or NULL */
+    bool shield;                   /* grace: hides the frames outside */
+    bool expired;                  /* a wait inside failed on it */
+    bool saw_outer;                /* a wait inside failed on an outer one */
+};
+
+/* Nearest deadline that applies to co (NEVER if none). */
+int64_t coro__deadline_min(const struct coro *co);
+/* Record that a wait of co failed on deadlines at time now. */
+void coro__deadline_hit(struct coro *co, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Stacks (stack.c).                                                   */
+
+struct coro__slab;
+
+/* A stack a coroutine holds: [lo, hi) usable, record at hi. */
+struct coro__stack {
+    char *lo;                 /* lowest usable byte (canary lives here) */
+    char *hi;                 /* end of the usable stack = the record */
+    size_t size;              /* class size: hi - lo + record space */
+    bool guarded;             /* a PROT_NONE page lies below lo */
+};
+
+/* Reserve a stack of class size; the record area is zeroed.  Returns the
+ * address where the struct coro goes, or NULL with errno. */
+struct coro *coro__stack_get(struct sched *s, size_t size);
+/* Give a stack back (its record becomes a free marker). */
+void coro__stack_put(struct sched *s, struct coro *co);
+/* Check the canary of an unguarded stack; abort with a report if broken. */
+void coro__stack_check(const struct coro *co, const void *sp);
+/* Fill the stack counters of *out. */
+void coro__stack_stats(struct sched *s, coro_stats_t *out);
+/* Release every slab (coro_fini). */
+void coro__stack_fini(struct sched *s);
+size_t coro__page_size(void);
+
+/* ------------------------------------------------------------------ */
+/* Coroutines and the scheduler (sched.c).                             */
+
+#define CORO__MAGIC_LIVE 0xC0C0A11Eu /* a record in use */
+#define CORO__MAGIC_FREE 0xDEADC0C0u /* a cached stack's record */
+
+struct coro__local; /* local.c */
+
+struct coro {
+    uint32_t magic;           /* CORO__MAGIC_LIVE while valid */
+    uint8_t state;            /* coro_state_t */
+    bool joinable;            /* keeps status until joined */
+    bool started;             /* coro_start()ed (or spawned) */
+    bool has_run;             /* its function has been entered */
+    int id;                   /* >= 1, unique among existing coroutines */
+    struct coro__ctx ctx;     /* saved context while not running */
+    coro_fn fn;               /* entry function */
+    void *arg;                /* its argument, borrowed */
+    int status;               /* return value once dead */
+    int err;                  /* errno with a negative status, else 0 */
+    int pending_err;          /* undelivered interrupt, 0 if none */
+    struct coro *run_next;    /* run queue link, owned by the sched */
+    struct coro *all_prev, *all_next; /* list of every coroutine */
+    struct coro *hash_next;   /* id hash chain */
+    struct coro__wait *wait;  /* the wait it is parked in, or NULL */
+    struct coro__deadline *deadlines; /* innermost with_timeout frame */
+    struct coro__waitq joiners; /* coroutines in coro_join() on it */
+    struct coro__local *locals; /* coroutine-local values, newest first */
+    uint64_t switches;        /* switch-ins */
+    int64_t run_ticks;        /* total ticks run */
+    int64_t max_slice_ticks;  /* longest slice */
+    struct coro__stack stack; /* the stack this record sits on */
+    void *asan_fake_stack;    /* ASan fake stack saved while switched out */
+    char name[CORO_NAME_MAX + 1];
+};
+
+/* Every piece of per-thread scheduler state. */
+struct sched {
+    struct coro *current;      /* running coroutine, NULL in the loop */
+    struct coro__ctx loop_ctx; /* the loop's (or creator's) context */
+    struct coro *run_head, *run_tail; /* FIFO run queue */
+    size_t run_count;          /* coroutines in the run queue */
+    struct coro__timer_heap timers; /* every armed timer */
+    int64_t now;               /* ticks at the last switch or loop pass */
+    int64_t slice_start;       /* ticks when current was switched in */
+    int64_t last_resync;       /* ticks of the last tsc_resync() */
+    bool running;              /* inside coro_event_loop() */
+    bool exit_requested;       /* coro_set_exit() called */
+    int exit_code;             /* given to coro_set_exit() */
+    struct coro *dead;         /* ended, stack to free after the switch */
+    struct coro *all_head, *all_tail; /* every coroutine, creation order */
+    size_t count;              /* coroutines in the list */
+    size_t live;               /* started and not yet dead */
+    struct coro **id_hash;     /* buckets, power of two */
+    size_t id_hash_size;       /* number of buckets */
+    int next_id;               /* next id to try */
+    size_t default_stack;      /* default stack class, bytes */
+    uint64_t switches;         /* total switch-ins */
+    uint64_t passes;           /* loop passes */
+    coro_hooks_t hooks;        /* profiler/tracer hooks */
+    bool has_hooks;            /* any hook set: one test on the hot path */
+    coro_exit_notifier_fn notifier; /* NULL = default */
+    struct coro__stacks *stacks; /* stack.c state */
+    char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
+    size_t asan_loop_stack_size;
+    _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
+};
+
+extern __thread struct sched *coro__tls_sched;
+
+/* The thread's scheduler, created on first use; NULL with errno ENOMEM. */
+struct sched *coro__sched(void);
+/* The scheduler if it exists; never creates one. */
+static inline struct sched *coro__sched_peek(void)
+{
+    return coro__tls_sched;
+}
+/* A valid coroutine record, or NULL with errno EINVAL. */
+struct coro *coro__check(const coro_t *co);
+/* Put co at the tail of the run queue. */
+void coro__make_runnable(struct sched *s, struct coro *co);
+/* Switch away from the running coroutine, which has set its state; returns
+ * when it is switched back in. */
+void coro__switch_out(struct sched *s);
+/* Free a coroutine that never ran (in_parallel's ENOMEM path). */
+void coro__discard(struct sched *s, struct coro *co);
+/* Refresh and return s->now. */
+static inline int64_t coro__now(struct sched *s)
+{
+    return s->now = tsc__read();
+}
+
+/* local.c: run destructors and free co's values. */
+void coro__local_exit(struct coro *co);
+
+/* diag.c: async-signal-safe formatting into a fixed buffer (for signal
+ * handlers: no stdio, no malloc). */
+struct coro__buf {
+    char *p;    /* storage, borrowed */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes available; output beyond it is dropped */
+};
+void coro__buf_str(struct coro__buf *b, const char *s);
+void coro__buf_num(struct coro__buf *b, int64_t v);
+void coro__buf_hex(struct coro__buf *b, uintptr_t v);
+/* write(2) all of b to fd, ignoring errors. */
+void coro__buf_write(const struct coro__buf *b, int fd);
+/* Append "#id 'name'" of co. */
+void coro__buf_coro(struct coro__buf *b, const struct coro *co);
+
+/* diag.c */
+void coro__default_notifier(coro_t *co, int status, int err);
+int coro__format_where(const struct coro *co, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* System seams (sys.c): every syscall and allocation the core makes. */
+
+enum coro__sys_op {
+    CORO__SYS_MMAP,
+    CORO__SYS_MPROTECT,
+    CORO__SYS_MALLOC,
+    CORO__SYS_OPS
+};
+void *coro__sys_mmap(size_t len);          /* anonymous, NORESERVE, RW */
+int coro__sys_munmap(void *p, size_t len);
+int coro__sys_mprotect_none(void *p, size_t len);
+int coro__sys_madvise_free(void *p, size_t len);
+void *coro__sys_malloc(size_t n);
+void *coro__sys_calloc(size_t n, size_t size);
+void coro__sys_free(void *p);
+/* Tests: make the nth next call of op fail with err (nth 1 = next call). */
+void coro__sys_fail(enum coro__sys_op op, int nth, int err);
+/* The maximum number of mappings the kernel allows this process. */
+long coro__sys_max_map_count(void);
+/* Sleep up to timeout ticks (the idle wait until a poller exists). */
+void coro__sys_idle(int64_t timeout_ticks);
+
+#endif /* CORO_CORO_INTERNAL_H */

@@ -1,0 +1,294 @@
+/*
+ * Diagnostics: print_stderr/write_stderr, where, info, the exit notifier
+ * and the on-signal dump of every coroutine.
+ *
+ * The dump runs inside a signal handler, possibly while a coroutine hogs
+ * the CPU, so it formats with the coro__buf helpers (no stdio, no malloc)
+ * and only reads the scheduler's lists.
+ */
+#include "coro_internal.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void coro__buf_str(struct coro__buf *b, const char *s)
+{
+    while (*s != '\0' && b->len < b->cap)
+        b->p[b->len++] = *s++;
+}
+
+void coro__buf_num(struct coro__buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[n++] = '-';
+    while (n > 0 && b->len < b->cap)
+        b->p[b->len++] = tmp[--n];
+}
+
+void coro__buf_hex(struct coro__buf *b, uintptr_t v)
+{
+    char tmp[2 + 2 * sizeof v];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v != 0);
+    coro__buf_str(b, "0x");
+    while (n > 0 && b->len < b->cap)
+        b->p[b->len++] = tmp[--n];
+}
+
+void coro__buf_write(const struct coro__buf *b, int fd)
+{
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t n = write(fd, b->p + off, b->len - off);
+        if (n <= 0)
+            return;
+        off += (size_t)n;
+    }
+}
+
+void coro__buf_coro(struct coro__buf *b, const struct coro *co)
+{
+    coro__buf_str(b, "#");
+    coro__buf_num(b, co->id);
+    coro__buf_str(b, " '");
+    coro__buf_str(b, co->name);
+    coro__buf_str(b, "'");
+}
+
+static const char *state_name(int state)
+{
+    switch (state) {
+    case CORO_NEW:
+        return "new";
+    case CORO_RUNNABLE:
+        return "runnable";
+    case CORO_RUNNING:
+        return "running";
+    case CORO_WAITING:
+        return "waiting";
+    case CORO_DEAD:
+        return "dead";
+    }
+    return "?";
+}
+
+/* Append where co waits: "what at file:line in func()" or an address. */
+static void buf_where(struct coro__buf *b, const struct coro *co,
+                      bool symbolize)
+{
+    const struct coro__wait *w = co->wait;
+    if (w != NULL) {
+        coro__buf_str(b, w->what);
+        coro__buf_str(b, " at ");
+        if (w->site != NULL && w->site->file != NULL) {
+            coro__buf_str(b, w->site->file);
+            coro__buf_str(b, ":");
+            coro__buf_num(b, w->site->line);
+            coro__buf_str(b, " in ");
+            coro__buf_str(b, w->site->func);
+            coro__buf_str(b, "()");
+        } else {
+            Dl_info di;
+            coro__buf_hex(b, (uintptr_t)w->addr);
+            /* dladdr is not async-signal-safe: skipped in the dump. */
+            if (symbolize && dladdr(w->addr, &di) && di.dli_sname) {
+                coro__buf_str(b, " in ");
+                coro__buf_str(b, di.dli_sname);
+                coro__buf_str(b, "()");
+            }
+        }
+        coro__buf_str(b, " ");
+    }
+    coro__buf_str(b, "(");
+    coro__buf_str(b, state_name(co->state));
+    coro__buf_str(b, ")");
+}
+
+int coro__format_where(const struct coro *co, char *buf, size_t len)
+{
+    char mem[512];
+    struct coro__buf b = {mem, 0, sizeof mem};
+    buf_where(&b, co, true);
+    if (len > 0) {
+        size_t n = b.len < len - 1 ? b.len : len - 1;
+        memcpy(buf, mem, n);
+        buf[n] = '\0';
+    }
+    return (int)b.len;
+}
+
+int coro_where(const coro_t *c, char *buf, size_t len)
+{
+    struct coro *co = coro__check(c);
+    if (co == NULL)
+        return -1;
+    if (buf == NULL && len > 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return coro__format_where(co, buf, len);
+}
+
+/* One "#id 'name': where" line per coroutine to fd. */
+static int dump_all(int fd, bool symbolize)
+{
+    struct sched *s = coro__tls_sched;
+    int n = 0;
+    for (const struct coro *co = s ? s->all_head : NULL; co;
+         co = co->all_next, n++) {
+        char mem[600];
+        struct coro__buf b = {mem, 0, sizeof mem - 1};
+        coro__buf_coro(&b, co);
+        coro__buf_str(&b, ": ");
+        buf_where(&b, co, symbolize);
+        b.p[b.len++] = '\n'; /* cap leaves room for it */
+        coro__buf_write(&b, fd);
+    }
+    return n;
+}
+
+int coro_where_all(int fd)
+{
+    return dump_all(fd, true);
+}
+
+int coro_info(const coro_t *c, coro_info_t *out)
+{
+    struct coro *co = coro__check(c);
+    if (co == NULL)
+        return -1;
+    if (out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->id = co->id;
+    memcpy(out->name, co->name, sizeof out->name);
+    out->state = co->state;
+    if (co->wait != NULL) {
+        out->wait_what = co->wait->what;
+        if (co->wait->site != NULL)
+            out->wait_site = *co->wait->site;
+        out->wait_addr = co->wait->addr;
+    }
+    out->switches = co->switches;
+    out->run_ticks = co->run_ticks;
+    out->max_slice_ticks = co->max_slice_ticks;
+    out->stack_size = (size_t)(co->stack.hi - co->stack.lo);
+    out->stack_guarded = co->stack.guarded;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+void coro_write_stderr(const char *buf, size_t len)
+{
+    if (buf == NULL)
+        return;
+    struct coro__buf b = {(char *)buf, len, len};
+    coro__buf_write(&b, 2);
+}
+
+void coro_print_stderr(const char *fmt, ...)
+{
+    if (fmt == NULL)
+        return;
+    char line[1024];
+    int64_t usec = tsc_now_posix_usec();
+    time_t sec = (time_t)(usec / 1000000);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+    coro_t *co = coro_current();
+    int k = snprintf(line + n, sizeof line - n, ".%06d #%d: ",
+                     (int)(usec % 1000000), co ? coro_id(co) : 0);
+    if (k > 0)
+        n += (size_t)k;
+    va_list ap;
+    va_start(ap, fmt);
+    k = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        n += (size_t)k < sizeof line - n ? (size_t)k : sizeof line - n - 1;
+    if (n > 0 && line[n - 1] != '\n' && n < sizeof line)
+        line[n++] = '\n';
+    else if (n == sizeof line)
+        line[n - 1] = '\n';
+    coro_write_stderr(line, n);
+}
+
+void coro__default_notifier(coro_t *c, int status, int err)
+{
+    if (err == ECANCELED)
+        return; /* cancelled on purpose: not worth a line */
+    const struct coro *co = c;
+    coro_print_stderr("coroutine #%d '%s' failed: status %d (%s)", co->id,
+                      co->name, status, err ? strerror(err) : "no errno");
+}
+
+/* ------------------------------------------------------------------ */
+/* Dump on a signal                                                    */
+
+static void dump_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    char mem[128];
+    struct coro__buf b = {mem, 0, sizeof mem};
+    struct sched *s = coro__tls_sched;
+    coro__buf_str(&b, "coro: ");
+    coro__buf_num(&b, s ? (int64_t)s->count : 0);
+    coro__buf_str(&b, " coroutines; running: ");
+    if (s != NULL && s->current != NULL)
+        coro__buf_coro(&b, s->current);
+    else
+        coro__buf_str(&b, "none (event loop)");
+    coro__buf_str(&b, "\n");
+    coro__buf_write(&b, 2);
+    dump_all(2, false);
+    errno = saved;
+}
+
+static int dump_signo;
+
+int coro_dump_on_signal(int signo)
+{
+    if (signo < 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP ||
+        signo == SIGSEGV) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (signo == 0) {
+        if (dump_signo == 0)
+            return 0;
+        sa.sa_handler = SIG_DFL;
+        if (sigaction(dump_signo, &sa, NULL) != 0)
+            return -1;
+        dump_signo = 0;
+        return 0;
+    }
+    sa.sa_handler = dump_handler;
+    if (sigaction(signo, &sa, NULL) != 0)
+        return -1;
+    dump_signo = signo;
+    return 0;
+}

@@ -1,0 +1,733 @@
+/*
+ * The scheduler: coroutine records, ids, the run queue, switching, the
+ * event loop, spawn/exit/join.
+ *
+ * Switching is symmetric: a coroutine that blocks or yields switches
+ * straight to the next runnable coroutine, without a round trip through
+ * the loop.  The loop gets control back only when the run queue is empty,
+ * a timer is due, or coro_set_exit() was called; one TSC read per switch
+ * decides that and times the slice that just ended.
+ */
+#include "coro_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if CORO__ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+__thread struct sched *coro__tls_sched;
+
+/* Default stack: enough for libc calls like printf with room to spare.
+ * ASan's redzones make frames several times larger. */
+#if CORO__ASAN
+#define DEFAULT_STACK (256u * 1024)
+#else
+#define DEFAULT_STACK (64u * 1024)
+#endif
+#define STACK_MAX ((size_t)1 << 30)
+#define ID_HASH_LOAD 4 /* coroutines per bucket before the table grows */
+
+static void loop_stack_bounds(struct sched *s)
+{
+#if CORO__ASAN
+    pthread_attr_t a;
+    void *lo;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+            s->asan_loop_stack_lo = lo;
+            s->asan_loop_stack_size = size;
+        }
+        pthread_attr_destroy(&a);
+    }
+#else
+    (void)s;
+#endif
+}
+
+struct sched *coro__sched(void)
+{
+    struct sched *s = coro__tls_sched;
+    if (CORO__LIKELY(s != NULL))
+        return s;
+    tsc_init(); /* a bad TSC_TIME_SOURCE falls back to auto: not fatal */
+    s = coro__sys_calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    coro__ctx_init_self(&s->loop_ctx, s->loop_ctx_storage);
+    s->next_id = 1;
+    s->default_stack = DEFAULT_STACK;
+    s->now = s->last_resync = tsc__read();
+    loop_stack_bounds(s);
+    coro__tls_sched = s;
+    return s;
+}
+
+struct coro *coro__check(const coro_t *c)
+{
+    struct coro *co = (struct coro *)c;
+    if (co == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (CORO__LIKELY(co->magic == CORO__MAGIC_LIVE))
+        return co;
+    /* A cached or released stack: the coroutine has ended and gone. */
+    errno = (co->magic == CORO__MAGIC_FREE || co->magic == 0) ? ESRCH
+                                                               : EINVAL;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ids                                                                */
+
+static struct coro **bucket(struct sched *s, int id)
+{
+    return &s->id_hash[(size_t)id & (s->id_hash_size - 1)];
+}
+
+static struct coro *id_lookup(struct sched *s, int id)
+{
+    if (s->id_hash == NULL)
+        return NULL;
+    for (struct coro *co = *bucket(s, id); co != NULL; co = co->hash_next)
+        if (co->id == id)
+            return co;
+    return NULL;
+}
+
+/* Make room for one more coroutine in the id table; 0 or -1/ENOMEM. */
+static int id_reserve(struct sched *s)
+{
+    if (s->count + 1 <= s->id_hash_size * ID_HASH_LOAD)
+        return 0;
+    size_t n = s->id_hash_size ? s->id_hash_size * 2 : 64;
+    struct coro **t = coro__sys_calloc(n, sizeof *t);
+    if (t == NULL)
+        return -1;
+    struct coro **old = s->id_hash;
+    size_t old_n = s->id_hash_size;
+    s->id_hash = t;
+    s->id_hash_size = n;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct coro *co = old[i], *next; co != NULL; co = next) {
+            next = co->hash_next;
+            struct coro **b = bucket(s, co->id);
+            co->hash_next = *b;
+            *b = co;
+        }
+    }
+    coro__sys_free(old);
+    return 0;
+}
+
+static int id_next(struct sched *s)
+{
+    for (;;) {
+        int id = s->next_id;
+        s->next_id = id == INT_MAX ? 1 : id + 1;
+        if (id_lookup(s, id) == NULL)
+            return id;
+    }
+}
+
+/* Add co to the id table and the list of all coroutines. */
+static void registry_add(struct sched *s, struct coro *co)
+{
+    struct coro **b = bucket(s, co->id);
+    co->hash_next = *b;
+    *b = co;
+    co->all_prev = s->all_tail;
+    co->all_next = NULL;
+    if (s->all_tail != NULL)
+        s->all_tail->all_next = co;
+    else
+        s->all_head = co;
+    s->all_tail = co;
+    s->count++;
+}
+
+static void registry_remove(struct sched *s, struct coro *co)
+{
+    struct coro **link = bucket(s, co->id);
+    while (*link != co)
+        link = &(*link)->hash_next;
+    *link = co->hash_next;
+    if (co->all_prev != NULL)
+        co->all_prev->all_next = co->all_next;
+    else
+        s->all_head = co->all_next;
+    if (co->all_next != NULL)
+        co->all_next->all_prev = co->all_prev;
+    else
+        s->all_tail = co->all_prev;
+    s->count--;
+}
+
+/* Forget co entirely and give its stack back. */
+static void release(struct sched *s, struct coro *co)
+{
+    registry_remove(s, co);
+    co->magic = 0;
+    coro__stack_put(s, co);
+}
+
+/* ------------------------------------------------------------------ */
+/* Run queue and switching                                             */
+
+void coro__make_runnable(struct sched *s, struct coro *co)
+{
+    co->state = CORO_RUNNABLE;
+    co->run_next = NULL;
+    if (s->run_tail != NULL)
+        s->run_tail->run_next = co;
+    else
+        s->run_head = co;
+    s->run_tail = co;
+    s->run_count++;
+}
+
+static struct coro *run_pop(struct sched *s)
+{
+    struct coro *co = s->run_head;
+    if (co != NULL) {
+        s->run_head = co->run_next;
+        if (s->run_head == NULL)
+            s->run_tail = NULL;
+        s->run_count--;
+    }
+    return co;
+}
+
+/* Work that must wait until we are off a dead coroutine's stack. */
+static void after_switch(struct sched *s)
+{
+    struct coro *dead = s->dead;
+    if (dead != NULL) {
+        s->dead = NULL;
+        release(s, dead);
+    }
+}
+
+/*
+ * Switch from `from` to `to` (NULL means the loop) at time now: account
+ * the slice that ends, run hooks, tell ASan, switch.  Returns when `from`
+ * is switched back in.
+ */
+static void do_switch(struct sched *s, struct coro *from, struct coro *to,
+                      int64_t now)
+{
+    if (from != NULL) {
+        int64_t slice = now - s->slice_start;
+        from->run_ticks += slice;
+        if (slice > from->max_slice_ticks)
+            from->max_slice_ticks = slice;
+        if (!from->stack.guarded)
+            coro__stack_check(from, __builtin_frame_address(0));
+        if (CORO__UNLIKELY(s->has_hooks) && s->hooks.switch_out != NULL)
+            s->hooks.switch_out(from, s->hooks.ud);
+    }
+    s->now = now;
+    s->current = to;
+    if (to != NULL) {
+        to->state = CORO_RUNNING;
+        to->switches++;
+        s->switches++;
+        s->slice_start = now;
+        if (CORO__UNLIKELY(s->has_hooks) && s->hooks.switch_in != NULL)
+            s->hooks.switch_in(to, s->hooks.ud);
+    }
+#if CORO__ASAN
+    void *fake = NULL;
+    bool dying = from != NULL && from == s->dead;
+    if (to != NULL)
+        __sanitizer_start_switch_fiber(dying ? NULL : &fake, to->stack.lo,
+                                       (size_t)(to->stack.hi - to->stack.lo));
+    else
+        __sanitizer_start_switch_fiber(dying ? NULL : &fake,
+                                       s->asan_loop_stack_lo,
+                                       s->asan_loop_stack_size);
+#endif
+    coro__ctx_switch(from != NULL ? &from->ctx : &s->loop_ctx,
+                     to != NULL ? &to->ctx : &s->loop_ctx);
+#if CORO__ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    after_switch(s);
+}
+
+void coro__switch_out(struct sched *s)
+{
+    struct coro *from = s->current;
+    int64_t now = tsc__read();
+    struct coro *to = NULL;
+    /* Go straight to the next coroutine unless the loop has work. */
+    if (CORO__LIKELY(!s->exit_requested &&
+                     now < coro__timer_next(&s->timers)))
+        to = run_pop(s);
+    if (to == from) {
+        from->state = CORO_RUNNING; /* a yield with nobody else to run */
+        return;
+    }
+    do_switch(s, from, to, now);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creating, starting, ending                                          */
+
+static void end(struct sched *s, struct coro *co, int status, int err);
+
+/* First code a new coroutine runs. */
+static void entry(void)
+{
+    struct sched *s = coro__tls_sched;
+#if CORO__ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    after_switch(s);
+    struct coro *co = s->current;
+    co->has_run = true;
+    errno = 0;
+    int status = co->fn(co->arg);
+    end(s, co, status, status < 0 ? errno : 0);
+}
+
+static size_t round_stack(size_t size)
+{
+    size_t pg = coro__page_size();
+    return (size + pg - 1) & ~(pg - 1);
+}
+
+static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
+{
+    static const coro_opts_t defaults;
+    if (opts == NULL)
+        opts = &defaults;
+    if (fn == NULL || (opts->stack_size != 0 &&
+                       (opts->stack_size < CORO_STACK_MIN ||
+                        opts->stack_size > STACK_MAX))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return NULL;
+    if (s->count >= INT_MAX - 1) {
+        errno = EAGAIN;
+        return NULL;
+    }
+    if (id_reserve(s) != 0)
+        return NULL;
+    size_t size = opts->stack_size ? round_stack(opts->stack_size)
+                                   : s->default_stack;
+    struct coro *co = coro__stack_get(s, size);
+    if (co == NULL)
+        return NULL;
+    co->magic = CORO__MAGIC_LIVE;
+    co->state = CORO_NEW;
+    co->id = id_next(s);
+    co->fn = fn;
+    co->arg = arg;
+    co->joinable = opts->joinable;
+    if (opts->name != NULL)
+        strncpy(co->name, opts->name, CORO_NAME_MAX);
+    coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
+    registry_add(s, co);
+    if (CORO__UNLIKELY(s->has_hooks) && s->hooks.spawn != NULL)
+        s->hooks.spawn(co, s->hooks.ud);
+    return co;
+}
+
+static void start(struct sched *s, struct coro *co)
+{
+    co->started = true;
+    s->live++;
+    coro__make_runnable(s, co);
+}
+
+coro_t *coro_new(coro_fn fn, void *arg, const coro_opts_t *opts)
+{
+    return create(fn, arg, opts);
+}
+
+coro_t *coro_spawn_opts(coro_fn fn, void *arg, const coro_opts_t *opts)
+{
+    struct coro *co = create(fn, arg, opts);
+    if (co != NULL)
+        start(coro__tls_sched, co);
+    return co;
+}
+
+coro_t *coro_spawn(coro_fn fn, void *arg, const char *name)
+{
+    coro_opts_t o = {.name = name};
+    return coro_spawn_opts(fn, arg, &o);
+}
+
+int coro_start(coro_t *c)
+{
+    struct coro *co = coro__check(c);
+    if (co == NULL)
+        return -1;
+    if (co->state == CORO_DEAD) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (co->started) {
+        errno = EALREADY;
+        return -1;
+    }
+    start(coro__tls_sched, co);
+    return 0;
+}
+
+void coro__discard(struct sched *s, struct coro *co)
+{
+    release(s, co);
+}
+
+/* The waiter record of a coroutine in coro_join(). */
+struct join_wait {
+    struct coro__wait w; /* first member */
+    int status, err;     /* written by the ending coroutine */
+};
+
+static void end(struct sched *s, struct coro *co, int status, int err)
+{
+    co->status = status;
+    co->err = err;
+    coro__local_exit(co);
+    if (status < 0) {
+        coro_exit_notifier_fn n = s->notifier ? s->notifier
+                                              : coro__default_notifier;
+        n(co, status, err);
+    }
+    if (CORO__UNLIKELY(s->has_hooks) && s->hooks.exit != NULL)
+        s->hooks.exit(co, s->hooks.ud);
+    bool joined = co->joiners.head != NULL;
+    struct coro__wait *w;
+    while ((w = coro__waitq_pop(&co->joiners)) != NULL) {
+        struct join_wait *jw = (struct join_wait *)w;
+        jw->status = status;
+        jw->err = err;
+        coro__wake(w, 0);
+    }
+    co->state = CORO_DEAD;
+    co->pending_err = 0;
+    s->live--;
+    /* Waiting joiners have the status; otherwise a joinable coroutine
+     * stays until coro_join() collects it. */
+    if (joined || !co->joinable)
+        s->dead = co; /* freed once we are off its stack */
+    coro__switch_out(s);
+    abort(); /* a dead coroutine is never switched back in */
+}
+
+void coro_exit(int status)
+{
+    struct sched *s = coro__tls_sched;
+    if (s == NULL || s->current == NULL) {
+        errno = EPERM;
+        return;
+    }
+    end(s, s->current, status, status < 0 ? errno : 0);
+}
+
+static void join_cancel(struct coro__wait *w)
+{
+    struct coro *co = w->obj;
+    if (w->queued)
+        coro__waitq_remove(&co->joiners, w);
+}
+
+int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
+{
+    struct coro *co = coro__check(c);
+    if (co == NULL)
+        return -1;
+    struct sched *s = coro__tls_sched;
+    if (s == NULL || s->current == NULL) {
+        errno = EPERM;
+        return -1;
+    }
+    if (co == s->current) {
+        errno = EDEADLK;
+        return -1;
+    }
+    if (co->state == CORO_DEAD) {
+        /* A joinable coroutine that ended before anyone joined it. */
+        if (status != NULL)
+            *status = co->status;
+        if (err != NULL)
+            *err = co->err;
+        release(s, co);
+        return 0;
+    }
+    struct join_wait jw = {.w = CORO__WAIT_INIT("join", site)};
+    jw.w.obj = co;
+    jw.w.cancel = join_cancel;
+    if (coro__wait_begin(&jw.w) != 0)
+        return -1;
+    coro__waitq_push(&co->joiners, &jw.w);
+    if (coro__wait_park(&jw.w) != 0)
+        return -1;
+    if (status != NULL)
+        *status = jw.status;
+    if (err != NULL)
+        *err = jw.err;
+    return 0;
+}
+
+int(coro_join)(coro_t *co, int *status, int *err)
+{
+    return coro_join_at(co, status, err, NULL);
+}
+
+int coro_yield_at(const coro_site_t *site)
+{
+    struct coro__wait w = CORO__WAIT_INIT("yield", site);
+    if (coro__wait_begin(&w) != 0)
+        return -1;
+    struct sched *s = coro__tls_sched;
+    struct coro *co = w.co;
+    co->wait = &w;
+    coro__make_runnable(s, co);
+    coro__switch_out(s);
+    co->wait = NULL;
+    if (w.err != 0) { /* interrupted while in the run queue */
+        errno = w.err;
+        return -1;
+    }
+    return 0;
+}
+
+int(coro_yield)(void)
+{
+    return coro_yield_at(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* The event loop                                                      */
+
+int coro_event_loop(void)
+{
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return -1;
+    if (s->current != NULL || s->running) {
+        errno = EPERM;
+        return -1;
+    }
+    s->running = true;
+    s->exit_requested = false;
+    s->exit_code = 0;
+    int64_t tps = tsc_ticks_per_sec();
+    int rc;
+    for (;;) {
+        int64_t now = coro__now(s);
+        s->passes++;
+        coro__timer_fire_due(&s->timers, now);
+        if (now - s->last_resync >= tps) {
+            tsc_resync(); /* absorb drift between the TSC and the clock */
+            s->last_resync = now;
+        }
+        if (s->exit_requested) {
+            rc = s->exit_code;
+            break;
+        }
+        struct coro *co = run_pop(s);
+        if (co != NULL) {
+            do_switch(s, NULL, co, now);
+            continue;
+        }
+        if (s->live == 0) {
+            rc = s->exit_code;
+            break;
+        }
+        int64_t next = coro__timer_next(&s->timers);
+        if (next == CORO__NEVER) {
+            /* Everyone waits and nothing can wake anyone. */
+            errno = EDEADLK;
+            rc = -1;
+            break;
+        }
+        coro__sys_idle(next - now);
+    }
+    s->running = false;
+    return rc;
+}
+
+void coro_set_exit(int code)
+{
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return;
+    s->exit_requested = true;
+    s->exit_code = code;
+}
+
+bool coro_is_running(void)
+{
+    struct sched *s = coro__tls_sched;
+    return s != NULL && s->running;
+}
+
+int coro_fini(void)
+{
+    struct sched *s = coro__tls_sched;
+    if (s == NULL)
+        return 0;
+    if (s->count != 0 || s->running) {
+        errno = EBUSY;
+        return -1;
+    }
+    coro__stack_fini(s);
+    coro__sys_free(s->id_hash);
+    coro__sys_free(s);
+    coro__tls_sched = NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Introspection and settings                                          */
+
+coro_t *coro_current(void)
+{
+    struct sched *s = coro__tls_sched;
+    return s != NULL ? s->current : NULL;
+}
+
+int coro_id(const coro_t *c)
+{
+    struct coro *co = coro__check(c);
+    return co != NULL ? co->id : -1;
+}
+
+coro_t *coro_by_id(int id)
+{
+    struct sched *s = coro__tls_sched;
+    struct coro *co = s != NULL && id > 0 ? id_lookup(s, id) : NULL;
+    if (co == NULL)
+        errno = ESRCH;
+    return co;
+}
+
+const char *coro_name(const coro_t *c)
+{
+    struct coro *co = coro__check(c);
+    return co != NULL ? co->name : NULL;
+}
+
+int coro_set_name(coro_t *c, const char *name)
+{
+    struct coro *co = coro__check(c);
+    if (co == NULL)
+        return -1;
+    if (name == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(co->name, 0, sizeof co->name);
+    strncpy(co->name, name, CORO_NAME_MAX);
+    return 0;
+}
+
+int coro_state(const coro_t *c)
+{
+    struct coro *co = coro__check(c);
+    return co != NULL ? co->state : -1;
+}
+
+int coro_foreach(int (*fn)(coro_t *co, void *arg), void *arg)
+{
+    if (fn == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct sched *s = coro__tls_sched;
+    if (s == NULL)
+        return 0;
+    for (struct coro *co = s->all_head, *next; co != NULL; co = next) {
+        next = co->all_next;
+        int rc = fn(co, arg);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+size_t coro_count(void)
+{
+    struct sched *s = coro__tls_sched;
+    return s != NULL ? s->count : 0;
+}
+
+int coro_stats(coro_stats_t *out)
+{
+    if (out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    struct sched *s = coro__tls_sched;
+    if (s == NULL)
+        return 0;
+    out->coroutines = s->count;
+    out->runnable = s->run_count;
+    out->timers = s->timers.count;
+    out->switches = s->switches;
+    out->loop_passes = s->passes;
+    coro__stack_stats(s, out);
+    return 0;
+}
+
+size_t coro_set_default_stack_size(size_t size)
+{
+    if (size < CORO_STACK_MIN || size > STACK_MAX) {
+        errno = EINVAL;
+        return 0;
+    }
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return 0;
+    size_t old = s->default_stack;
+    s->default_stack = round_stack(size);
+    return old;
+}
+
+int coro_set_hooks(const coro_hooks_t *hooks)
+{
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return -1;
+    if (hooks != NULL) {
+        s->hooks = *hooks;
+        s->has_hooks = hooks->switch_in || hooks->switch_out ||
+                       hooks->spawn || hooks->exit;
+    } else {
+        memset(&s->hooks, 0, sizeof s->hooks);
+        s->has_hooks = false;
+    }
+    return 0;
+}
+
+coro_exit_notifier_fn coro_set_exit_notifier(coro_exit_notifier_fn fn)
+{
+    struct sched *s = coro__sched();
+    if (s == NULL)
+        return NULL;
+    coro_exit_notifier_fn old = s->notifier;
+    s->notifier = fn;
+    return old;
+}
+
+int64_t coro_now(void)
+{
+    struct sched *s = coro__tls_sched;
+    return s != NULL ? coro__now(s) : tsc_now();
+}

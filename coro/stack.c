@@ -1,0 +1,366 @@
+/*
+ * Stacks: mmap'd in slabs, each stack with a PROT_NONE guard page below it
+ * while the mapping budget allows, and a canary checked at every switch
+ * beyond it.
+ *
+ * Every guard splits a kernel mapping, and Linux caps a process at
+ * vm.max_map_count mappings (65,530 by default).  A guarded slab costs two
+ * mappings per stack, so we guard at most a quarter of the cap's worth of
+ * stacks and leave the rest of the budget to the application.  Stacks past
+ * the budget come from unguarded slabs (one mapping per slab), protected by
+ * a canary at their low end, checked when the coroutine switches out.  A
+ * million coroutines therefore need about 16k guarded stacks plus a few
+ * hundred unguarded slab mappings, well within the default cap.
+ *
+ * A coroutine's record (struct coro) sits at the top of its stack mapping,
+ * so a parked coroutine costs the single page its record and its top
+ * frames share.  Freed stacks go to a per-size cache (hot: pages kept for
+ * reuse) up to a cap, past which their pages are given back (cold).  Slabs
+ * are unmapped only by coro_fini(), so a stale coroutine pointer reads a
+ * free marker or zeros, never unmapped memory.
+ */
+#include "coro_internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SLAB_BYTES (16u << 20)   /* target slab size: few mmaps, few maps */
+#define SLAB_MAX_STACKS 256u     /* and few guards mprotected at once */
+#define HOT_MAX 1024u            /* cached stacks per class keep pages */
+#define MAX_CLASSES 16           /* distinct stack sizes per scheduler */
+#define CANARY_BYTES 256         /* red zone at the low end */
+#define CANARY_WORD 0x5AFEC0DE0DDBA11ULL
+#define RECORD_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
+
+struct coro__slab {
+    struct coro__slab *next; /* every slab of the scheduler */
+    char *base;              /* mapping */
+    size_t len;              /* mapping length */
+    size_t stride;           /* bytes per stack, guard included */
+    uint32_t count;          /* stacks in the slab */
+    uint32_t used;           /* stacks handed out at least once */
+    bool guarded;            /* each stack has a guard page below it */
+};
+
+/* A stack whose pages were given back: remembered by address only. */
+struct cold {
+    char *lo;     /* lowest usable byte */
+    bool guarded; /* has a guard page */
+};
+
+struct stack_class {
+    size_t size;                  /* mapping per stack, guard excluded */
+    struct coro *hot;             /* free, resident; linked by run_next */
+    size_t hot_count;             /* entries in hot */
+    struct cold *cold;            /* free, pages released */
+    size_t cold_count, cold_cap;  /* entries used / allocated */
+    struct coro__slab *fresh[2];  /* slab with never-used stacks, by guard */
+};
+
+struct coro__stacks {
+    struct stack_class cls[MAX_CLASSES]; /* by size */
+    size_t ncls;                         /* classes in use */
+    struct coro__slab *slabs;            /* all slabs */
+    size_t guard_budget;                 /* guarded stacks allowed */
+    size_t guarded;                      /* guarded stacks mapped */
+    size_t in_use;                       /* stacks held by coroutines */
+    size_t hot;                          /* hot cached stacks, all classes */
+};
+
+static size_t page_size;
+
+size_t coro__page_size(void)
+{
+    if (page_size == 0)
+        page_size = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size;
+}
+
+/* ------------------------------------------------------------------ */
+/* Overflow reports                                                   */
+
+static void report_overflow(const struct coro *co, const char *how,
+                            const void *addr)
+{
+    char mem[256];
+    struct coro__buf b = {mem, 0, sizeof mem};
+    coro__buf_str(&b, "coro: stack overflow in coroutine ");
+    coro__buf_coro(&b, co);
+    coro__buf_str(&b, " (stack size ");
+    coro__buf_num(&b, (int64_t)co->stack.size);
+    coro__buf_str(&b, " bytes): ");
+    coro__buf_str(&b, how);
+    if (addr != NULL) {
+        coro__buf_str(&b, " at ");
+        coro__buf_hex(&b, (uintptr_t)addr);
+    }
+    coro__buf_str(&b, "\n");
+    coro__buf_write(&b, 2);
+}
+
+void coro__stack_check(const struct coro *co, const void *sp)
+{
+    const uint64_t *w = (const uint64_t *)co->stack.lo;
+    const uint64_t *last = w + CANARY_BYTES / 8 - 1;
+    if (CORO__LIKELY(w[0] == CANARY_WORD && *last == CANARY_WORD &&
+                     (const char *)sp >= co->stack.lo + CANARY_BYTES))
+        return;
+    report_overflow(co, "canary overwritten, detected at switch-out", NULL);
+    abort();
+}
+
+static struct sigaction old_segv;
+static char segv_installed;
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx)
+{
+    struct sched *s = coro__tls_sched;
+    const struct coro *co = s != NULL ? s->current : NULL;
+    const char *a = si->si_addr;
+    if (co != NULL && a < co->stack.lo &&
+        a >= co->stack.lo - 64 * (ptrdiff_t)coro__page_size()) {
+        report_overflow(co,
+                        co->stack.guarded ? "guard page hit"
+                                          : "wrote below the stack",
+                        a);
+        signal(SIGSEGV, SIG_DFL); /* returning re-faults: dies by SIGSEGV */
+        return;
+    }
+    /* Not ours: hand the fault to whoever handled it before us. */
+    if (old_segv.sa_flags & SA_SIGINFO) {
+        if (old_segv.sa_sigaction != NULL) {
+            old_segv.sa_sigaction(sig, si, uctx);
+            return;
+        }
+    } else if (old_segv.sa_handler != SIG_DFL &&
+               old_segv.sa_handler != SIG_IGN) {
+        old_segv.sa_handler(sig);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL);
+}
+
+/* The handler needs an alternate stack: the faulting one is full. */
+static __thread void *altstack;
+
+static void install_segv_handler(void)
+{
+    if (altstack == NULL) {
+        stack_t cur;
+        if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
+            size_t len = 64 * 1024;
+            void *p = coro__sys_mmap(len);
+            if (p != NULL) {
+                stack_t ss = {.ss_sp = p, .ss_size = len, .ss_flags = 0};
+                if (sigaltstack(&ss, NULL) == 0)
+                    altstack = p;
+                else
+                    coro__sys_munmap(p, len);
+            }
+        }
+    }
+    if (!__atomic_test_and_set(&segv_installed, __ATOMIC_ACQ_REL)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = segv_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &old_segv);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation                                                          */
+
+static struct coro__stacks *stacks_of(struct sched *s)
+{
+    if (s->stacks == NULL) {
+        struct coro__stacks *st = coro__sys_calloc(1, sizeof *st);
+        if (st == NULL)
+            return NULL;
+        st->guard_budget = (size_t)coro__sys_max_map_count() / 4;
+        s->stacks = st;
+        install_segv_handler();
+    }
+    return s->stacks;
+}
+
+static struct stack_class *class_of(struct coro__stacks *st, size_t size)
+{
+    for (size_t i = 0; i < st->ncls; i++)
+        if (st->cls[i].size == size)
+            return &st->cls[i];
+    if (st->ncls == MAX_CLASSES) {
+        errno = ENOMEM; /* a program with 16 stack sizes is unusual */
+        return NULL;
+    }
+    struct stack_class *c = &st->cls[st->ncls++];
+    memset(c, 0, sizeof *c);
+    c->size = size;
+    return c;
+}
+
+/* Map a new slab for class c; NULL with errno. */
+static struct coro__slab *slab_new(struct coro__stacks *st,
+                                   struct stack_class *c)
+{
+    size_t pg = coro__page_size();
+    size_t room = st->guard_budget - st->guarded;
+    bool guarded = room > 0;
+    size_t stride = c->size + (guarded ? pg : 0);
+    size_t count = SLAB_BYTES / stride;
+    if (count > SLAB_MAX_STACKS)
+        count = SLAB_MAX_STACKS;
+    if (count == 0)
+        count = 1;
+    if (guarded && count > room)
+        count = room;
+    struct coro__slab *sl = coro__sys_malloc(sizeof *sl);
+    if (sl == NULL)
+        return NULL;
+    char *base = coro__sys_mmap(stride * count);
+    if (base == NULL)
+        goto fail_free;
+    if (guarded) {
+        for (size_t i = 0; i < count; i++)
+            if (coro__sys_mprotect_none(base + i * stride, pg) != 0)
+                goto fail_unmap;
+        st->guarded += count;
+    }
+    *sl = (struct coro__slab){.next = st->slabs, .base = base,
+                              .len = stride * count, .stride = stride,
+                              .count = (uint32_t)count, .guarded = guarded};
+    st->slabs = sl;
+    return sl;
+fail_unmap:;
+    int saved = errno;
+    coro__sys_munmap(base, stride * count);
+    errno = saved;
+fail_free:
+    saved = errno;
+    coro__sys_free(sl);
+    errno = saved;
+    return NULL;
+}
+
+static void write_canary(char *lo)
+{
+    uint64_t *w = (uint64_t *)lo;
+    for (size_t i = 0; i < CANARY_BYTES / 8; i++)
+        w[i] = CANARY_WORD;
+}
+
+/* The record of the stack whose usable part starts at lo. */
+static struct coro *record_of(char *lo, size_t size)
+{
+    return (struct coro *)(lo + size - RECORD_BYTES);
+}
+
+struct coro *coro__stack_get(struct sched *s, size_t size)
+{
+    struct coro__stacks *st = stacks_of(s);
+    if (st == NULL)
+        return NULL;
+    struct stack_class *c = class_of(st, size);
+    if (c == NULL)
+        return NULL;
+    struct coro *co;
+    char *lo;
+    bool guarded;
+    if (c->hot != NULL) {
+        co = c->hot;
+        c->hot = co->run_next;
+        c->hot_count--;
+        st->hot--;
+        lo = co->stack.lo;
+        guarded = co->stack.guarded;
+    } else if (c->cold_count > 0) {
+        struct cold *k = &c->cold[--c->cold_count];
+        lo = k->lo;
+        guarded = k->guarded;
+        co = record_of(lo, size);
+        if (!guarded)
+            write_canary(lo);
+    } else {
+        struct coro__slab *sl = c->fresh[1] ? c->fresh[1] : c->fresh[0];
+        if (sl == NULL || sl->used == sl->count) {
+            sl = slab_new(st, c);
+            if (sl == NULL)
+                return NULL;
+            c->fresh[sl->guarded] = sl;
+        }
+        size_t guard = sl->guarded ? coro__page_size() : 0;
+        lo = sl->base + (size_t)sl->used * sl->stride + guard;
+        guarded = sl->guarded;
+        if (++sl->used == sl->count)
+            c->fresh[sl->guarded] = NULL;
+        co = record_of(lo, size);
+        if (!guarded)
+            write_canary(lo);
+    }
+    memset(co, 0, sizeof *co);
+    co->stack = (struct coro__stack){.lo = lo, .hi = (char *)co,
+                                     .size = size, .guarded = guarded};
+    st->in_use++;
+    return co;
+}
+
+void coro__stack_put(struct sched *s, struct coro *co)
+{
+    struct coro__stacks *st = s->stacks;
+    struct stack_class *c = class_of(st, co->stack.size);
+    st->in_use--;
+    co->magic = CORO__MAGIC_FREE;
+    if (c->hot_count < HOT_MAX) {
+        co->run_next = c->hot;
+        c->hot = co;
+        c->hot_count++;
+        st->hot++;
+        return;
+    }
+    /* The cache is full: give the pages back, remember the address. */
+    if (c->cold_count == c->cold_cap) {
+        size_t cap = c->cold_cap ? c->cold_cap * 2 : 256;
+        struct cold *n = realloc(c->cold, cap * sizeof *n);
+        if (n == NULL)
+            return; /* keep it out of every list: it leaks until fini */
+        c->cold = n;
+        c->cold_cap = cap;
+    }
+    c->cold[c->cold_count++] = (struct cold){co->stack.lo, co->stack.guarded};
+    coro__sys_madvise_free(co->stack.lo, c->size);
+}
+
+void coro__stack_stats(struct sched *s, coro_stats_t *out)
+{
+    struct coro__stacks *st = s->stacks;
+    if (st == NULL)
+        return;
+    out->stacks_in_use = st->in_use;
+    out->stacks_cached = st->hot;
+    out->stacks_guarded = st->guarded;
+}
+
+void coro__stack_fini(struct sched *s)
+{
+    struct coro__stacks *st = s->stacks;
+    if (st == NULL)
+        return;
+    for (struct coro__slab *sl = st->slabs, *next; sl != NULL; sl = next) {
+        next = sl->next;
+        coro__sys_munmap(sl->base, sl->len);
+        coro__sys_free(sl);
+    }
+    for (size_t i = 0; i < st->ncls; i++)
+        free(st->cls[i].cold);
+    coro__sys_free(st);
+    s->stacks = NULL;
+    if (altstack != NULL) {
+        stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+        coro__sys_munmap(altstack, 64 * 1024);
+        altstack = NULL;
+    }
+}

@@ -1,0 +1,107 @@
+/*
+ * System seams: every system call and allocation the core makes goes
+ * through here, so tests can make any of them fail (coro__sys_fail) and
+ * drive the ENOMEM paths for real.  Platform #ifs of the core live here.
+ */
+#include "coro_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+/* Injected failures, per operation: fail the call when countdown hits 1. */
+static __thread struct {
+    int countdown; /* 0: no failure planned */
+    int err;       /* errno to fail with */
+} faults[CORO__SYS_OPS];
+
+void coro__sys_fail(enum coro__sys_op op, int nth, int err)
+{
+    faults[op].countdown = nth;
+    faults[op].err = err;
+}
+
+/* True (errno set) when this call of op must fail. */
+static bool fault(enum coro__sys_op op)
+{
+    if (CORO__LIKELY(faults[op].countdown == 0))
+        return false;
+    if (--faults[op].countdown != 0)
+        return false;
+    errno = faults[op].err;
+    return true;
+}
+
+void *coro__sys_mmap(size_t len)
+{
+    if (fault(CORO__SYS_MMAP))
+        return NULL;
+    /* NORESERVE: a million 64 KiB stacks reserve 64 GiB of address space
+     * but only the pages they touch cost memory. */
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int coro__sys_munmap(void *p, size_t len)
+{
+    return munmap(p, len);
+}
+
+int coro__sys_mprotect_none(void *p, size_t len)
+{
+    if (fault(CORO__SYS_MPROTECT))
+        return -1;
+    return mprotect(p, len, PROT_NONE);
+}
+
+int coro__sys_madvise_free(void *p, size_t len)
+{
+    /* DONTNEED, not FREE: the pages must read back as zeros, so a stale
+     * coroutine pointer into a released stack sees no valid record. */
+    return madvise(p, len, MADV_DONTNEED);
+}
+
+void *coro__sys_malloc(size_t n)
+{
+    if (fault(CORO__SYS_MALLOC))
+        return NULL;
+    return malloc(n);
+}
+
+void *coro__sys_calloc(size_t n, size_t size)
+{
+    if (fault(CORO__SYS_MALLOC))
+        return NULL;
+    return calloc(n, size);
+}
+
+void coro__sys_free(void *p)
+{
+    free(p);
+}
+
+long coro__sys_max_map_count(void)
+{
+    long n = 65530; /* Linux's default, when the file cannot be read */
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &n) != 1 || n <= 0)
+            n = 65530;
+        fclose(f);
+    }
+    return n;
+}
+
+void coro__sys_idle(int64_t timeout_ticks)
+{
+    int64_t ns = tsc_ticks_to_nsec(timeout_ticks);
+    if (ns <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ns / 1000000000,
+                          .tv_nsec = ns % 1000000000};
+    /* A signal may cut the sleep short; the loop re-checks its timers. */
+    nanosleep(&ts, NULL);
+}
