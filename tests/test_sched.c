@@ -1,27 +1,589 @@
+/*
+ * The scheduler through the public API: spawning, ids, names, yielding,
+ * exit and join, the event loop, introspection, hooks and bad input.
+ */
 #include "helpers.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 TestSuite(sched, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 30);
 
-static int count_to(void *arg)
+/* ------------------------------------------------------------------ */
+
+static char trace[64];
+static size_t trace_len;
+
+static int yield_thrice(void *arg)
 {
-    int *n = arg;
     for (int i = 0; i < 3; i++) {
-        (*n)++;
-        coro_yield();
+        trace[trace_len++] = *(char *)arg;
+        cr_assert_eq(coro_yield(), 0);
     }
     return 0;
 }
 
-Test(sched, spawned_coroutines_run_under_the_event_loop)
+Test(sched, yielding_coroutines_take_turns_in_spawn_order)
 {
-    int a = 0, b = 0;
-    cr_assert_not_null(coro_spawn(count_to, &a, "a"));
-    cr_assert_not_null(coro_spawn(count_to, &b, "b"));
+    cr_assert_not_null(coro_spawn(yield_thrice, "a", "a"));
+    cr_assert_not_null(coro_spawn(yield_thrice, "b", "b"));
+    cr_assert_not_null(coro_spawn(yield_thrice, "c", "c"));
     cr_assert_eq(coro_event_loop(), 0);
-    cr_assert_eq(a, 3);
-    cr_assert_eq(b, 3);
+    trace[trace_len] = '\0';
+    cr_assert_str_eq(trace, "abcabcabc");
+}
+
+static int ret_arg(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+Test(sched, ids_count_up_from_one)
+{
+    coro_t *a = coro_spawn(ret_arg, 0, "a");
+    coro_t *b = coro_spawn(ret_arg, 0, "b");
+    cr_assert_eq(coro_id(a), 1);
+    cr_assert_eq(coro_id(b), 2);
+    cr_assert_eq(coro_by_id(2), b);
+    cr_assert_str_eq(coro_name(a), "a");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_null(coro_by_id(1));
+    cr_assert_eq(errno, ESRCH);
+    coro_t *c = coro_spawn(ret_arg, 0, NULL);
+    cr_assert_eq(coro_id(c), 3, "ids keep counting, not reused at once");
+    cr_assert_str_eq(coro_name(c), "");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+static int self_check(void *arg)
+{
+    coro_t **slot = arg;
+    *slot = coro_current();
+    cr_assert_eq(coro_state(*slot), CORO_RUNNING);
+    return 0;
+}
+
+Test(sched, current_is_the_running_coroutine_and_null_outside)
+{
+    coro_t *seen = NULL;
+    cr_assert_null(coro_current());
+    coro_t *co = coro_spawn(self_check, &seen, "me");
+    cr_assert_eq(coro_state(co), CORO_RUNNABLE);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(seen, co);
+    cr_assert_null(coro_current());
+}
+
+static int long_name(void *arg)
+{
+    (void)arg;
+    coro_set_name(coro_current(), "renamed");
+    cr_assert_str_eq(coro_name(coro_current()), "renamed");
+    return 0;
+}
+
+Test(sched, names_are_copied_truncated_and_renamable)
+{
+    char name[64];
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    coro_t *co = coro_spawn(long_name, NULL, name);
+    name[0] = 'y';
+    cr_assert_eq(strlen(coro_name(co)), CORO_NAME_MAX);
+    cr_assert_eq(coro_name(co)[0], 'x');
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int fail_with_eio(void *arg)
+{
+    (void)arg;
+    errno = EIO;
+    return -1;
+}
+
+static int exit_early(void *arg)
+{
+    (void)arg;
+    coro_exit(42);
+    return 1; /* not reached */
+}
+
+struct joiner {
+    coro_t *target;
+    int rc, status, err, errno_;
+};
+
+static int join_it(void *arg)
+{
+    struct joiner *j = arg;
+    j->rc = coro_join(j->target, &j->status, &j->err);
+    j->errno_ = errno;
+    return 0;
+}
+
+Test(sched, join_returns_the_status_and_errno_of_the_coroutine)
+{
+    /* The joiners wait before the targets run: no need to be joinable. */
+    struct joiner j1 = {0}, j2 = {0};
+    coro_spawn(join_it, &j1, "j1");
+    coro_spawn(join_it, &j2, "j2");
+    j1.target = coro_spawn(exit_early, NULL, "early");
+    j2.target = coro_spawn(fail_with_eio, NULL, "eio");
+    coro_set_exit_notifier(NULL);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(j1.rc, 0);
+    cr_assert_eq(j1.status, 42);
+    cr_assert_eq(j1.err, 0);
+    cr_assert_eq(j2.rc, 0);
+    cr_assert_eq(j2.status, -1);
+    cr_assert_eq(j2.err, EIO);
+}
+
+static int join_later(void *arg)
+{
+    struct joiner *j = arg;
+    coro_sleep(0.01); /* the target ends before we join */
+    cr_assert_eq(coro_state(j->target), CORO_DEAD);
+    j->rc = coro_join(j->target, &j->status, &j->err);
+    /* The coroutine was reaped: a second join is a clear error. */
+    cr_assert_eq(coro_join(j->target, NULL, NULL), -1);
+    j->errno_ = errno;
+    return 0;
+}
+
+Test(sched, a_joinable_coroutine_keeps_its_status_until_joined_once)
+{
+    coro_opts_t o = {.name = "joinable", .joinable = true};
+    struct joiner j = {.target = coro_spawn_opts(ret_arg, (void *)7, &o)};
+    coro_spawn(join_later, &j, "late");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(j.rc, 0);
+    cr_assert_eq(j.status, 7);
+    cr_assert_eq(j.errno_, ESRCH);
+}
+
+static int join_self(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(coro_join(coro_current(), NULL, NULL), -1);
+    cr_assert_eq(errno, EDEADLK);
+    return 0;
+}
+
+Test(sched, joining_yourself_fails_with_edeadlk)
+{
+    coro_spawn(join_self, NULL, "self");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+static int many_joiners_target(void *arg)
+{
+    (void)arg;
+    coro_sleep(0.01);
+    return 5;
+}
+
+Test(sched, every_waiting_joiner_gets_the_status)
+{
+    struct joiner j[3];
+    coro_t *t = coro_spawn(many_joiners_target, NULL, "t");
+    for (int i = 0; i < 3; i++) {
+        j[i] = (struct joiner){.target = t, .rc = -2};
+        coro_spawn(join_it, &j[i], "j");
+    }
+    cr_assert_eq(coro_event_loop(), 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(j[i].rc, 0);
+        cr_assert_eq(j[i].status, 5);
+    }
+}
+
+Test(sched, a_new_coroutine_runs_only_once_started)
+{
+    int ran = 0;
+    coro_t *co = coro_new(yield_thrice, "n", NULL);
+    cr_assert_not_null(co);
+    cr_assert_eq(coro_state(co), CORO_NEW);
+    cr_assert_eq(coro_event_loop(), 0, "a new coroutine keeps nobody busy");
+    cr_assert_eq(trace_len, 0);
+    cr_assert_eq(coro_start(co), 0);
+    cr_assert_eq(coro_start(co), -1);
+    cr_assert_eq(errno, EALREADY);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(trace_len, 3);
+    (void)ran;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int exit_with_code(void *arg)
+{
+    coro_set_exit((int)(intptr_t)arg);
+    coro_sleep(3600); /* parked until the next run of the loop */
+    return 0;
+}
+
+static int wake_and_end(void *arg)
+{
+    coro_interrupt(arg, ECANCELED);
+    return 0;
+}
+
+Test(sched, the_event_loop_returns_the_exit_code_and_can_run_again)
+{
+    coro_set_exit_notifier(NULL);
+    coro_t *a = coro_spawn(exit_with_code, (void *)3, "a");
+    cr_assert_eq(coro_event_loop(), 3);
+    cr_assert_not(coro_is_running());
+    cr_assert_eq(coro_state(a), CORO_WAITING);
+    coro_t *b = coro_spawn(exit_with_code, (void *)4, "b");
+    cr_assert_eq(coro_event_loop(), 4);
+    coro_spawn(wake_and_end, a, "wa");
+    coro_spawn(wake_and_end, b, "wb");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+static int check_running(void *arg)
+{
+    *(bool *)arg = coro_is_running();
+    cr_assert_eq(coro_event_loop(), -1, "no nested loops");
+    cr_assert_eq(errno, EPERM);
+    return 0;
+}
+
+Test(sched, is_running_is_true_only_inside_the_loop)
+{
+    bool inside = false;
+    cr_assert_not(coro_is_running());
+    coro_spawn(check_running, &inside, "r");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert(inside);
+}
+
+Test(sched, blocking_calls_outside_a_coroutine_fail_with_eperm)
+{
+    cr_assert_eq(coro_yield(), -1);
+    cr_assert_eq(errno, EPERM);
+    cr_assert_eq(coro_sleep(0.001), -1);
+    cr_assert_eq(errno, EPERM);
+    coro_opts_t o = {.joinable = true};
+    coro_t *co = coro_spawn_opts(ret_arg, 0, &o);
+    cr_assert_eq(coro_join(co, NULL, NULL), -1);
+    cr_assert_eq(errno, EPERM);
+    cr_assert_eq(coro_in_parallel(NULL, 0), -1);
+    cr_assert_eq(errno, EPERM);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_count(), 1, "dead but unjoined");
+    coro_spawn(join_it, &(struct joiner){.target = co}, "reaper");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+static int wait_forever(void *arg)
+{
+    struct joiner *j = arg;
+    return coro_join(j->target, NULL, NULL);
+}
+
+Test(sched, a_loop_where_nothing_can_wake_anyone_reports_edeadlk)
+{
+    coro_t *n = coro_new(ret_arg, 0, NULL);
+    struct joiner j = {.target = n};
+    coro_spawn(wait_forever, &j, "stuck");
+    cr_assert_eq(coro_event_loop(), -1);
+    cr_assert_eq(errno, EDEADLK);
+    coro_start(n); /* unblock and clean up */
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int sleeper(void *arg)
+{
+    (void)arg;
+    return coro_sleep(3600) == -1 && errno == ECANCELED ? 0 : -1;
+}
+
+static int count_one(coro_t *co, void *arg)
+{
+    (void)co;
+    ++*(int *)arg;
+    return 0;
+}
+
+static int stop_at_two(coro_t *co, void *arg)
+{
+    (void)arg;
+    return coro_id(co) == 2 ? 99 : 0;
+}
+
+static int inspect(void *arg)
+{
+    coro_t **all = arg;
+    int n = 0;
+    cr_assert_eq(coro_foreach(count_one, &n), 0);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(coro_foreach(stop_at_two, NULL), 99);
+    char buf[256];
+    int len = coro_where(all[0], buf, sizeof buf);
+    cr_assert_gt(len, 0);
+    cr_assert(strstr(buf, "sleep at ") == buf, "%s", buf);
+    cr_assert(strstr(buf, "test_sched.c:") != NULL, "%s", buf);
+    cr_assert(strstr(buf, "in sleeper()") != NULL, "%s", buf);
+    cr_assert(strstr(buf, "(waiting)") != NULL, "%s", buf);
+    coro_info_t info;
+    cr_assert_eq(coro_info(all[0], &info), 0);
+    cr_assert_eq(info.state, CORO_WAITING);
+    cr_assert_str_eq(info.wait_what, "sleep");
+    cr_assert_str_eq(info.wait_site.func, "sleeper");
+    cr_assert_geq(info.switches, 1);
+    /* where_all writes one line per coroutine. */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(coro_where_all(fds[1]), 4);
+    close(fds[1]);
+    char out[4096];
+    ssize_t got = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    cr_assert_gt(got, 0);
+    out[got] = '\0';
+    cr_assert(strstr(out, "#1 's1': sleep at ") != NULL, "%s", out);
+    cr_assert(strstr(out, "#4 'inspector': (running)") != NULL, "%s", out);
+    for (int i = 0; i < 3; i++)
+        coro_interrupt(all[i], ECANCELED);
+    return 0;
+}
+
+Test(sched, foreach_where_and_info_describe_every_coroutine)
+{
+    coro_t *all[3];
+    all[0] = coro_spawn(sleeper, NULL, "s1");
+    all[1] = coro_spawn(sleeper, NULL, "s2");
+    all[2] = coro_spawn(sleeper, NULL, "s3");
+    coro_spawn(inspect, all, "inspector");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int notified_status, notified_err, notified_id;
+
+static void notifier(coro_t *co, int status, int err)
+{
+    notified_id = coro_id(co);
+    notified_status = status;
+    notified_err = err;
+}
+
+Test(sched, the_exit_notifier_hears_of_a_coroutine_that_fails)
+{
+    cr_assert_null(coro_set_exit_notifier(notifier));
+    coro_spawn(ret_arg, (void *)1, "ok");
+    coro_t *bad = coro_spawn(fail_with_eio, NULL, "bad");
+    int bad_id = coro_id(bad);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(notified_id, bad_id);
+    cr_assert_eq(notified_status, -1);
+    cr_assert_eq(notified_err, EIO);
+    cr_assert_eq(coro_set_exit_notifier(NULL), notifier);
+}
+
+/* Capture what fn writes to stderr. */
+static void capture_stderr(void (*fn)(void), char *out, size_t len)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    int saved = dup(2);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    fn();
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = read(fds[0], out, len - 1);
+    close(fds[0]);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+static void run_failing(void)
+{
+    coro_spawn(fail_with_eio, NULL, "doomed");
+    coro_event_loop();
+}
+
+Test(sched, the_default_notifier_prints_the_failure_with_id_and_name)
+{
+    char out[1024];
+    capture_stderr(run_failing, out, sizeof out);
+    cr_assert(strstr(out, "#1: coroutine #1 'doomed' failed: status -1") !=
+                  NULL,
+              "%s", out);
+    cr_assert(strstr(out, strerror(EIO)) != NULL, "%s", out);
+}
+
+static int print_some(void *arg)
+{
+    (void)arg;
+    coro_print_stderr("hello %d", 42);
+    coro_write_stderr("verbatim\n", 9);
+    return 0;
+}
+
+static void run_printer(void)
+{
+    coro_spawn(print_some, NULL, "p");
+    coro_event_loop();
+}
+
+Test(sched, print_stderr_prefixes_a_timestamp_and_the_coroutine_id)
+{
+    char out[1024];
+    capture_stderr(run_printer, out, sizeof out);
+    /* "YYYY-MM-DD HH:MM:SS.uuuuuu #1: hello 42\n" then the verbatim line */
+    cr_assert_eq(out[4], '-', "%s", out);
+    cr_assert_eq(out[19], '.', "%s", out);
+    cr_assert(strstr(out, " #1: hello 42\nverbatim\n") != NULL, "%s", out);
+}
+
+static void dump_now(void)
+{
+    cr_assert_eq(coro_dump_on_signal(SIGUSR1), 0);
+    coro_spawn(sleeper, NULL, "dumped");
+    coro_t *co = coro_spawn(ret_arg, 0, "short");
+    (void)co;
+    /* Run one pass so "dumped" parks in its sleep. */
+    coro_spawn(exit_with_code, (void *)0, "exit");
+    coro_event_loop();
+    raise(SIGUSR1);
+    cr_assert_eq(coro_dump_on_signal(0), 0);
+    coro_interrupt(coro_by_id(1), ECANCELED);
+    coro_interrupt(coro_by_id(3), ECANCELED);
+    coro_event_loop();
+}
+
+Test(sched, the_dump_signal_prints_every_coroutine_and_where_it_waits)
+{
+    char out[4096];
+    capture_stderr(dump_now, out, sizeof out);
+    cr_assert(strstr(out, "coro: 2 coroutines; running: none") != NULL, "%s",
+              out);
+    cr_assert(strstr(out, "#1 'dumped': sleep at ") != NULL, "%s", out);
+    cr_assert(strstr(out, "in sleeper()") != NULL, "%s", out);
+    cr_assert(strstr(out, "#3 'exit': sleep at ") != NULL, "%s", out);
+}
+
+Test(sched, dump_on_signal_rejects_signals_it_cannot_use)
+{
+    cr_assert_eq(coro_dump_on_signal(SIGKILL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_dump_on_signal(SIGSEGV), -1);
+    cr_assert_eq(coro_dump_on_signal(-1), -1);
+    cr_assert_eq(coro_dump_on_signal(100000), -1);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int hook_in, hook_out, hook_spawn, hook_exit;
+
+static void h_in(coro_t *co, void *ud)
+{
+    (void)co;
+    cr_assert_eq(ud, &hook_in);
+    hook_in++;
+}
+static void h_out(coro_t *co, void *ud)
+{
+    (void)co, (void)ud;
+    hook_out++;
+}
+static void h_spawn(coro_t *co, void *ud)
+{
+    (void)co, (void)ud;
+    hook_spawn++;
+}
+static void h_exit(coro_t *co, void *ud)
+{
+    (void)ud;
+    cr_assert_eq(coro_state(co), CORO_RUNNING);
+    hook_exit++;
+}
+
+Test(sched, hooks_see_every_spawn_switch_and_exit)
+{
+    coro_hooks_t h = {h_in, h_out, h_spawn, h_exit, &hook_in};
+    cr_assert_eq(coro_set_hooks(&h), 0);
+    coro_spawn(yield_thrice, "x", "x");
+    coro_spawn(yield_thrice, "y", "y");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(hook_spawn, 2);
+    cr_assert_eq(hook_exit, 2);
+    cr_assert_eq(hook_in, 8, "4 slices each");
+    cr_assert_eq(hook_out, 8);
+    cr_assert_eq(coro_set_hooks(NULL), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(sched, bad_arguments_fail_cleanly)
+{
+    cr_assert_null(coro_spawn(NULL, NULL, "x"));
+    cr_assert_eq(errno, EINVAL);
+    coro_opts_t small = {.stack_size = 1024};
+    cr_assert_null(coro_spawn_opts(ret_arg, NULL, &small));
+    cr_assert_eq(errno, EINVAL);
+    coro_opts_t huge = {.stack_size = (size_t)4 << 30};
+    cr_assert_null(coro_spawn_opts(ret_arg, NULL, &huge));
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_id(NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_null(coro_name(NULL));
+    cr_assert_eq(coro_state(NULL), -1);
+    cr_assert_eq(coro_set_name(NULL, "x"), -1);
+    cr_assert_eq(coro_start(NULL), -1);
+    cr_assert_eq(coro_join(NULL, NULL, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_interrupt(NULL, EINTR), -1);
+    cr_assert_eq(coro_info(NULL, NULL), -1);
+    cr_assert_eq(coro_where(NULL, NULL, 0), -1);
+    cr_assert_eq(coro_foreach(NULL, NULL), -1);
+    cr_assert_eq(coro_stats(NULL), -1);
+    cr_assert_null(coro_by_id(0));
+    cr_assert_null(coro_by_id(-5));
+    cr_assert_eq(coro_set_default_stack_size(1), 0);
+    cr_assert_eq(errno, EINVAL);
+    coro_t *co = coro_spawn(ret_arg, NULL, "x");
+    cr_assert_eq(coro_interrupt(co, 0), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_set_name(co, NULL), -1);
+    coro_info_t info;
+    cr_assert_eq(coro_info(co, NULL), -1);
+    cr_assert_eq(coro_info(co, &info), 0);
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+Test(sched, a_dead_coroutine_cannot_be_interrupted_or_started)
+{
+    coro_opts_t o = {.joinable = true};
+    coro_t *co = coro_spawn_opts(ret_arg, 0, &o);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_interrupt(co, EINTR), -1);
+    cr_assert_eq(errno, ESRCH);
+    cr_assert_eq(coro_start(co), -1);
+    cr_assert_eq(errno, ESRCH);
+    coro_spawn(join_it, &(struct joiner){.target = co}, "reaper");
+    cr_assert_eq(coro_event_loop(), 0);
+}
+
+Test(sched, fini_refuses_while_coroutines_exist)
+{
+    coro_t *co = coro_spawn(ret_arg, 0, "x");
+    cr_assert_eq(coro_fini(), -1);
+    cr_assert_eq(errno, EBUSY);
+    cr_assert_not_null(co);
+    cr_assert_eq(coro_event_loop(), 0);
 }
