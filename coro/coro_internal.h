@@ -303,6 +303,9 @@ enum coro__sys_op {
     CORO__SYS_OPS
 };
 void *coro__sys_mmap(size_t len);          /* anonymous, NORESERVE, RW */
+/* A mapping no test fails on purpose (the signal stack: without it we
+ * only lose the overflow report). */
+void *coro__sys_mmap_untested(size_t len);
 int coro__sys_munmap(void *p, size_t len);
 int coro__sys_mprotect_none(void *p, size_t len);
 int coro__sys_madvise_free(void *p, size_t len);
@@ -313,6 +316,9 @@ void coro__sys_free(void *p);
 void coro__sys_fail(enum coro__sys_op op, int nth, int err);
 /* The maximum number of mappings the kernel allows this process. */
 long coro__sys_max_map_count(void);
+/* The stack pointer at a fault, from a signal handler's context (NULL
+ * where unknown). */
+const char *coro__sys_fault_sp(const void *uctx);
 /* Sleep up to timeout ticks (the idle wait until a poller exists). */
 void coro__sys_idle(int64_t timeout_ticks);
 

@@ -119,8 +119,14 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
     struct sched *s = coro__tls_sched;
     const struct coro *co = s != NULL ? s->current : NULL;
     const char *a = si->si_addr;
+    const char *sp = coro__sys_fault_sp(uctx);
+    /* Ours if the fault is just below the running coroutine's stack (its
+     * guard page, or a frame that jumped it), or if its stack pointer has
+     * left the stack (an unguarded stack overflowing into its neighbour's
+     * slab space until something unmapped stopped it). */
     if (co != NULL && a < co->stack.lo &&
-        a >= co->stack.lo - 64 * (ptrdiff_t)coro__page_size()) {
+        (a >= co->stack.lo - 64 * (ptrdiff_t)coro__page_size() ||
+         (sp != NULL && sp < co->stack.lo))) {
         report_overflow(co,
                         co->stack.guarded ? "guard page hit"
                                           : "wrote below the stack",
@@ -151,7 +157,7 @@ static void install_segv_handler(void)
         stack_t cur;
         if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
             size_t len = 64 * 1024;
-            void *p = coro__sys_mmap(len);
+            void *p = coro__sys_mmap_untested(len);
             if (p != NULL) {
                 stack_t ss = {.ss_sp = p, .ss_size = len, .ss_flags = 0};
                 if (sigaltstack(&ss, NULL) == 0)

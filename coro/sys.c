@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 
 /* Injected failures, per operation: fail the call when countdown hits 1. */
 static __thread struct {
@@ -42,6 +43,13 @@ void *coro__sys_mmap(size_t len)
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                    -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *coro__sys_mmap_untested(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -104,4 +112,17 @@ void coro__sys_idle(int64_t timeout_ticks)
                           .tv_nsec = ns % 1000000000};
     /* A signal may cut the sleep short; the loop re-checks its timers. */
     nanosleep(&ts, NULL);
+}
+
+const char *coro__sys_fault_sp(const void *uctx)
+{
+    const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const char *)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return NULL;
+#endif
 }
