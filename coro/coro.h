@@ -200,9 +200,11 @@ CORO_API void coro_exit(int status);
 /*
  * Wait until co has ended and collect its status: *status (if not NULL)
  * receives what its function returned, *err (if not NULL) the errno it
- * failed with (0 when status >= 0).  Blocks.  Joining a joinable
- * coroutine reaps it: its handle is then invalid.  Any number of
- * coroutines may wait for one coroutine at once; all get the status.
+ * failed with (0 when status >= 0).  Blocks.  Any number of coroutines
+ * may wait for one coroutine at once; all get the status.  A coroutine is
+ * reaped (its handle becomes invalid) as it ends if anyone was waiting for
+ * it or it is not joinable; a joinable coroutine that ends unwaited-for is
+ * kept, state CORO_DEAD, until one coro_join() collects its status.
  *
  * Returns 0, or -1 with errno EINVAL (co is NULL or not a coroutine),
  * ESRCH (co has ended and was not joinable, or was already joined),
@@ -388,8 +390,8 @@ typedef struct coro_hooks {
     void *ud;                                 /* passed to each hook */
 } coro_hooks_t;
 
-/* Install hooks (copied; NULL removes them).  0, or -1 with errno EINVAL
- * if... never: always 0. */
+/* Install hooks (copied; NULL removes them).  Returns 0, or -1 with errno
+ * ENOMEM when the thread's scheduler cannot be created. */
 CORO_API int coro_set_hooks(const coro_hooks_t *hooks);
 
 /* ---------------------------------------------------------------------
