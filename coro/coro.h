@@ -409,8 +409,9 @@ typedef uint32_t coro_key_t;
 CORO_API int coro_key_create(coro_key_t *key, void (*dtor)(void *value));
 #define CORO_KEYS_MAX 1024
 
-/* Delete a key: values still pushed are dropped without their destructor.
- * 0, or -1 with errno EINVAL (no such key). */
+/* Delete a key: values still pushed are dropped without their destructor
+ * (no call sees them again; their memory is freed when their coroutine
+ * ends).  0, or -1 with errno EINVAL (no such key). */
 CORO_API int coro_key_delete(coro_key_t key);
 
 /* Push value on the calling coroutine's stack for key.  0, or -1 with

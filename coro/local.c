@@ -159,9 +159,11 @@ int coro_local_set(coro_key_t key, void *value, void **old)
         return -1;
     struct coro__local *l = *find(co, key);
     if (l == NULL) {
+        if (coro_local_push(key, value) != 0)
+            return -1;
         if (old != NULL)
             *old = NULL;
-        return coro_local_push(key, value);
+        return 0;
     }
     if (old != NULL)
         *old = l->value;
@@ -172,7 +174,7 @@ int coro_local_set(coro_key_t key, void *value, void **old)
 size_t coro_local_depth(coro_key_t key)
 {
     struct sched *s = coro__tls_sched;
-    if (s == NULL || s->current == NULL)
+    if (s == NULL || s->current == NULL || !key_valid(key, NULL))
         return 0;
     size_t n = 0;
     for (struct coro__local *l = s->current->locals; l; l = l->next)
