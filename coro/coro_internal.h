@@ -14,6 +14,7 @@
 #include "tsc_time/tsc_time_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,6 +165,7 @@ struct coro__stack {
     char *hi;                 /* end of the usable stack = the record */
     size_t size;              /* class size: hi - lo + record space */
     bool guarded;             /* a PROT_NONE page lies below lo */
+    struct coro__slab *slab;  /* the slab it was cut from */
 };
 
 /* Reserve a stack of class size; the record area is zeroed.  Returns the
@@ -227,6 +229,8 @@ struct sched {
     int64_t last_resync;       /* ticks of the last tsc_resync() */
     bool running;              /* inside coro_event_loop() */
     bool exit_requested;       /* coro_set_exit() called */
+    bool clock_busy;           /* counted as busy by the coarse clock */
+    uint32_t chain;            /* direct switches since the last pass */
     int exit_code;             /* given to coro_set_exit() */
     struct coro *dead;         /* ended, stack to free after the switch */
     struct coro *all_head, *all_tail; /* every coroutine, creation order */
@@ -271,6 +275,21 @@ static inline int64_t coro__now(struct sched *s)
     return s->now = tsc__read();
 }
 
+/* clock.c: a coarse tick count, refreshed about every millisecond while a
+ * loop runs coroutines.  Read with coro__coarse_now(). */
+extern _Atomic int64_t coro__coarse_ticks;
+/* Start the ticker thread once per process (after fork too). */
+void coro__clock_start(void);
+/* Tell the ticker whether this loop is running coroutines (fast ticks). */
+void coro__clock_busy(struct sched *s, bool busy);
+/* The coarse time, never behind the scheduler's last precise reading. */
+static inline int64_t coro__coarse_now(const struct sched *s)
+{
+    int64_t t = atomic_load_explicit(&coro__coarse_ticks,
+                                     memory_order_relaxed);
+    return t > s->now ? t : s->now;
+}
+
 /* local.c: run destructors and free co's values. */
 void coro__local_exit(struct coro *co);
 
@@ -311,6 +330,7 @@ int coro__sys_mprotect_none(void *p, size_t len);
 int coro__sys_madvise_free(void *p, size_t len);
 void *coro__sys_malloc(size_t n);
 void *coro__sys_calloc(size_t n, size_t size);
+void *coro__sys_realloc(void *p, size_t n);
 void coro__sys_free(void *p);
 /* Tests: make the nth next call of op fail with err (nth 1 = next call). */
 void coro__sys_fail(enum coro__sys_op op, int nth, int err);

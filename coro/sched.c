@@ -31,6 +31,10 @@ __thread struct sched *coro__tls_sched;
 #endif
 #define STACK_MAX ((size_t)1 << 30)
 #define ID_HASH_LOAD 4 /* coroutines per bucket before the table grows */
+/* Direct switches before the loop gets a pass: bounds how long timers (and
+ * I/O) wait behind coroutines that keep waking each other, should the
+ * coarse clock not advance. */
+#define CHAIN_MAX 256
 
 static void loop_stack_bounds(struct sched *s)
 {
@@ -64,6 +68,7 @@ struct sched *coro__sched(void)
     s->default_stack = DEFAULT_STACK;
     s->now = s->last_resync = tsc__read();
     loop_stack_bounds(s);
+    coro__clock_start();
     coro__tls_sched = s;
     return s;
 }
@@ -264,16 +269,17 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
 void coro__switch_out(struct sched *s)
 {
     struct coro *from = s->current;
-    int64_t now = tsc__read();
+    int64_t now = coro__coarse_now(s);
     struct coro *to = NULL;
     /* Go straight to the next coroutine unless the loop has work. */
-    if (CORO__LIKELY(!s->exit_requested &&
+    if (CORO__LIKELY(!s->exit_requested && s->chain < CHAIN_MAX &&
                      now < coro__timer_next(&s->timers)))
         to = run_pop(s);
     if (to == from) {
         from->state = CORO_RUNNING; /* a yield with nobody else to run */
         return;
     }
+    s->chain++;
     do_switch(s, from, to, now);
 }
 
@@ -531,6 +537,7 @@ int coro_event_loop(void)
     for (;;) {
         int64_t now = coro__now(s);
         s->passes++;
+        s->chain = 0;
         coro__timer_fire_due(&s->timers, now);
         if (now - s->last_resync >= tps) {
             tsc_resync(); /* absorb drift between the TSC and the clock */
@@ -542,9 +549,11 @@ int coro_event_loop(void)
         }
         struct coro *co = run_pop(s);
         if (co != NULL) {
+            coro__clock_busy(s, true);
             do_switch(s, NULL, co, now);
             continue;
         }
+        coro__clock_busy(s, false);
         if (s->live == 0) {
             rc = s->exit_code;
             break;
@@ -558,6 +567,7 @@ int coro_event_loop(void)
         }
         coro__sys_idle(next - now);
     }
+    coro__clock_busy(s, false);
     s->running = false;
     return rc;
 }

@@ -8,16 +8,27 @@
  * mappings per stack, so we guard at most a quarter of the cap's worth of
  * stacks and leave the rest of the budget to the application.  Stacks past
  * the budget come from unguarded slabs (one mapping per slab), protected by
- * a canary at their low end, checked when the coroutine switches out.  A
- * million coroutines therefore need about 16k guarded stacks plus a few
- * hundred unguarded slab mappings, well within the default cap.
+ * a canary just below their low end, checked when the coroutine switches
+ * out.  A million coroutines therefore need about 16k guarded stacks plus a
+ * few hundred unguarded slab mappings, well within the default cap.
  *
- * A coroutine's record (struct coro) sits at the top of its stack mapping,
- * so a parked coroutine costs the single page its record and its top
- * frames share.  Freed stacks go to a per-size cache (hot: pages kept for
- * reuse) up to a cap, past which their pages are given back (cold).  Slabs
- * are unmapped only by coro_fini(), so a stale coroutine pointer reads a
- * free marker or zeros, never unmapped memory.
+ * Layout of one stack's region, from high to low addresses:
+ *
+ *   [canary zone of the region above][record][stack ... grows down]
+ *
+ * A coroutine's record (struct coro) sits at the top of its region, so a
+ * parked coroutine costs the single page its record and its top frames
+ * share.  Its canary must lie just below its stack, which is the top of
+ * the region below: a page that region's own record keeps resident
+ * anyway.  (A canary inside the stack's own low end would make a second
+ * page resident for every parked coroutine.)  An unguarded slab starts
+ * with one spare page that holds its first stack's canary.
+ *
+ * Freed stacks go to a per-size cache (hot: pages kept for reuse) up to a
+ * cap; past it, a batch of them gives its pages back (cold), sorted and
+ * merged so neighbouring stacks cost one madvise.  Slabs are unmapped only
+ * by coro_fini(), so a stale coroutine pointer reads a free marker or
+ * zeros, never unmapped memory.
  */
 #include "coro_internal.h"
 
@@ -29,15 +40,18 @@
 #define SLAB_BYTES (16u << 20)   /* target slab size: few mmaps, few maps */
 #define SLAB_MAX_STACKS 256u     /* and few guards mprotected at once */
 #define HOT_MAX 1024u            /* cached stacks per class keep pages */
+#define TRIM_BATCH 256u          /* stacks released at once past HOT_MAX */
 #define MAX_CLASSES 16           /* distinct stack sizes per scheduler */
-#define CANARY_BYTES 256         /* red zone at the low end */
+#define CANARY_BYTES 64          /* canary just below an unguarded stack */
 #define CANARY_WORD 0x5AFEC0DE0DDBA11ULL
 #define RECORD_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
 
 struct coro__slab {
     struct coro__slab *next; /* every slab of the scheduler */
-    char *base;              /* mapping */
-    size_t len;              /* mapping length */
+    char *map;               /* the mapping */
+    size_t map_len;          /* its length */
+    char *base;              /* first stack region (after the spare page) */
+    size_t len;              /* bytes of stack regions */
     size_t stride;           /* bytes per stack, guard included */
     uint32_t count;          /* stacks in the slab */
     uint32_t used;           /* stacks handed out at least once */
@@ -46,8 +60,8 @@ struct coro__slab {
 
 /* A stack whose pages were given back: remembered by address only. */
 struct cold {
-    char *lo;     /* lowest usable byte */
-    bool guarded; /* has a guard page */
+    char *lo;                 /* lowest usable byte */
+    struct coro__slab *slab;  /* the slab it belongs to */
 };
 
 struct stack_class {
@@ -102,10 +116,10 @@ static void report_overflow(const struct coro *co, const char *how,
 
 void coro__stack_check(const struct coro *co, const void *sp)
 {
-    const uint64_t *w = (const uint64_t *)co->stack.lo;
+    const uint64_t *w = (const uint64_t *)(co->stack.lo - CANARY_BYTES);
     const uint64_t *last = w + CANARY_BYTES / 8 - 1;
     if (CORO__LIKELY(w[0] == CANARY_WORD && *last == CANARY_WORD &&
-                     (const char *)sp >= co->stack.lo + CANARY_BYTES))
+                     (const char *)sp >= co->stack.lo))
         return;
     report_overflow(co, "canary overwritten, detected at switch-out", NULL);
     abort();
@@ -226,7 +240,9 @@ static struct coro__slab *slab_new(struct coro__stacks *st,
     struct coro__slab *sl = coro__sys_malloc(sizeof *sl);
     if (sl == NULL)
         return NULL;
-    char *base = coro__sys_mmap(stride * count);
+    /* Unguarded: a spare first page holds the first stack's canary. */
+    size_t lead = guarded ? 0 : pg;
+    char *base = coro__sys_mmap(lead + stride * count);
     if (base == NULL)
         goto fail_free;
     if (guarded) {
@@ -235,14 +251,16 @@ static struct coro__slab *slab_new(struct coro__stacks *st,
                 goto fail_unmap;
         st->guarded += count;
     }
-    *sl = (struct coro__slab){.next = st->slabs, .base = base,
-                              .len = stride * count, .stride = stride,
-                              .count = (uint32_t)count, .guarded = guarded};
+    *sl = (struct coro__slab){.next = st->slabs, .map = base,
+                              .map_len = lead + stride * count,
+                              .base = base + lead, .len = stride * count,
+                              .stride = stride, .count = (uint32_t)count,
+                              .guarded = guarded};
     st->slabs = sl;
     return sl;
 fail_unmap:;
     int saved = errno;
-    coro__sys_munmap(base, stride * count);
+    coro__sys_munmap(base, lead + stride * count);
     errno = saved;
 fail_free:
     saved = errno;
@@ -251,9 +269,10 @@ fail_free:
     return NULL;
 }
 
+/* Write the canary that guards the unguarded stack starting at lo. */
 static void write_canary(char *lo)
 {
-    uint64_t *w = (uint64_t *)lo;
+    uint64_t *w = (uint64_t *)(lo - CANARY_BYTES);
     for (size_t i = 0; i < CANARY_BYTES / 8; i++)
         w[i] = CANARY_WORD;
 }
@@ -261,7 +280,7 @@ static void write_canary(char *lo)
 /* The record of the stack whose usable part starts at lo. */
 static struct coro *record_of(char *lo, size_t size)
 {
-    return (struct coro *)(lo + size - RECORD_BYTES);
+    return (struct coro *)(lo + size - CANARY_BYTES - RECORD_BYTES);
 }
 
 struct coro *coro__stack_get(struct sched *s, size_t size)
@@ -275,6 +294,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
     struct coro *co;
     char *lo;
     bool guarded;
+    struct coro__slab *slab;
     if (c->hot != NULL) {
         co = c->hot;
         c->hot = co->run_next;
@@ -282,10 +302,12 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         st->hot--;
         lo = co->stack.lo;
         guarded = co->stack.guarded;
+        slab = co->stack.slab;
     } else if (c->cold_count > 0) {
         struct cold *k = &c->cold[--c->cold_count];
         lo = k->lo;
-        guarded = k->guarded;
+        guarded = k->slab->guarded;
+        slab = k->slab;
         co = record_of(lo, size);
         if (!guarded)
             write_canary(lo);
@@ -300,6 +322,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         size_t guard = sl->guarded ? coro__page_size() : 0;
         lo = sl->base + (size_t)sl->used * sl->stride + guard;
         guarded = sl->guarded;
+        slab = sl;
         if (++sl->used == sl->count)
             c->fresh[sl->guarded] = NULL;
         co = record_of(lo, size);
@@ -308,9 +331,69 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
     }
     memset(co, 0, sizeof *co);
     co->stack = (struct coro__stack){.lo = lo, .hi = (char *)co,
-                                     .size = size, .guarded = guarded};
+                                     .size = size, .guarded = guarded,
+                                     .slab = slab};
     st->in_use++;
     return co;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    const struct cold *x = a, *y = b;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* Give back the pages of run = stacks [first, last] of one slab, laid out
+ * back to back.  The top of the last one holds the canary of the stack
+ * above it, which is rewritten if that stack is in use. */
+static void release_run(struct stack_class *c, const struct cold *first,
+                        const struct cold *last)
+{
+    char *lo = first->lo;
+    char *end = last->lo + c->size;
+    coro__sys_madvise_free(lo, (size_t)(end - lo));
+    struct coro__slab *sl = last->slab;
+    if (!sl->guarded && end < sl->base + (size_t)sl->used * sl->stride) {
+        struct coro *above = record_of(end, c->size);
+        if (above->magic == CORO__MAGIC_LIVE)
+            write_canary(end);
+    }
+}
+
+/* Move TRIM_BATCH stacks from the hot cache to the cold list, releasing
+ * their pages with as few madvise calls as their layout allows. */
+static void trim(struct coro__stacks *st, struct stack_class *c)
+{
+    size_t n = TRIM_BATCH < c->hot_count ? TRIM_BATCH : c->hot_count;
+    if (c->cold_cap - c->cold_count < n) {
+        size_t cap = c->cold_cap ? c->cold_cap * 2 : 4 * TRIM_BATCH;
+        while (cap - c->cold_count < n)
+            cap *= 2;
+        struct cold *grown = coro__sys_realloc(c->cold, cap * sizeof *grown);
+        if (grown == NULL)
+            return; /* keep them cached: memory stays, nothing breaks */
+        c->cold = grown;
+        c->cold_cap = cap;
+    }
+    struct cold *batch = &c->cold[c->cold_count];
+    for (size_t i = 0; i < n; i++) {
+        struct coro *co = c->hot;
+        c->hot = co->run_next;
+        batch[i] = (struct cold){co->stack.lo, co->stack.slab};
+    }
+    c->hot_count -= n;
+    st->hot -= n;
+    c->cold_count += n;
+    qsort(batch, n, sizeof *batch, by_address);
+    size_t start = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (i == n || batch[i].slab != batch[i - 1].slab ||
+            batch[i].slab->guarded ||
+            batch[i].lo != batch[i - 1].lo + batch[i].slab->stride) {
+            release_run(c, &batch[start], &batch[i - 1]);
+            start = i;
+        }
+    }
 }
 
 void coro__stack_put(struct sched *s, struct coro *co)
@@ -319,24 +402,12 @@ void coro__stack_put(struct sched *s, struct coro *co)
     struct stack_class *c = class_of(st, co->stack.size);
     st->in_use--;
     co->magic = CORO__MAGIC_FREE;
-    if (c->hot_count < HOT_MAX) {
-        co->run_next = c->hot;
-        c->hot = co;
-        c->hot_count++;
-        st->hot++;
-        return;
-    }
-    /* The cache is full: give the pages back, remember the address. */
-    if (c->cold_count == c->cold_cap) {
-        size_t cap = c->cold_cap ? c->cold_cap * 2 : 256;
-        struct cold *n = realloc(c->cold, cap * sizeof *n);
-        if (n == NULL)
-            return; /* keep it out of every list: it leaks until fini */
-        c->cold = n;
-        c->cold_cap = cap;
-    }
-    c->cold[c->cold_count++] = (struct cold){co->stack.lo, co->stack.guarded};
-    coro__sys_madvise_free(co->stack.lo, c->size);
+    co->run_next = c->hot;
+    c->hot = co;
+    c->hot_count++;
+    st->hot++;
+    if (c->hot_count > HOT_MAX + TRIM_BATCH)
+        trim(st, c);
 }
 
 void coro__stack_stats(struct sched *s, coro_stats_t *out)
@@ -356,11 +427,11 @@ void coro__stack_fini(struct sched *s)
         return;
     for (struct coro__slab *sl = st->slabs, *next; sl != NULL; sl = next) {
         next = sl->next;
-        coro__sys_munmap(sl->base, sl->len);
+        coro__sys_munmap(sl->map, sl->map_len);
         coro__sys_free(sl);
     }
     for (size_t i = 0; i < st->ncls; i++)
-        free(st->cls[i].cold);
+        coro__sys_free(st->cls[i].cold);
     coro__sys_free(st);
     s->stacks = NULL;
     if (altstack != NULL) {

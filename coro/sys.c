@@ -86,6 +86,13 @@ void *coro__sys_calloc(size_t n, size_t size)
     return calloc(n, size);
 }
 
+void *coro__sys_realloc(void *p, size_t n)
+{
+    if (fault(CORO__SYS_MALLOC))
+        return NULL;
+    return realloc(p, n);
+}
+
 void coro__sys_free(void *p)
 {
     free(p);
