@@ -124,10 +124,30 @@ int coro__wait_park(struct coro__wait *w);
 /* Wake w's coroutine by its object with payload value; false if it was
  * already woken by another cause. */
 bool coro__wake(struct coro__wait *w, intptr_t value);
-/* The record initialiser for a blocking call; deadline NEVER. */
-#define CORO__WAIT_INIT(what_, site_)                                      \
-    {.what = (what_), .site = (site_),                                     \
-     .addr = __builtin_return_address(0), .deadline = CORO__NEVER}
+/* Fill a wait record for a blocking call (deadline NEVER, no object).
+ * Field by field: zeroing the whole record costs a rep stos per wait. */
+static inline void coro__wait_init(struct coro__wait *w, const char *what,
+                                   const coro_site_t *site, const void *addr)
+{
+    w->co = NULL;
+    w->what = what;
+    w->site = site;
+    w->addr = addr;
+    w->deadline = INT64_MAX;
+    w->deadline_err = 0;
+    w->cancel = NULL;
+    w->obj = NULL;
+    w->next = w->prev = NULL;
+    w->queued = false;
+    w->cause = CORO__WOKEN_NOT;
+    w->err = 0;
+    w->value = 0;
+    w->timer.armed = false;
+}
+/* Declare and fill w for the calling blocking function. */
+#define CORO__WAIT(w, what, site)                                          \
+    struct coro__wait w;                                                   \
+    coro__wait_init(&w, (what), (site), __builtin_return_address(0))
 
 /* A doubly linked FIFO of waits, for objects with waiters. */
 struct coro__waitq {
@@ -168,8 +188,9 @@ struct coro__stack {
     struct coro__slab *slab;  /* the slab it was cut from */
 };
 
-/* Reserve a stack of class size; the record area is zeroed.  Returns the
- * address where the struct coro goes, or NULL with errno. */
+/* Reserve a stack of class size.  Returns the address where the struct
+ * coro goes, with only its stack member filled in (the caller sets every
+ * other field), or NULL with errno. */
 struct coro *coro__stack_get(struct sched *s, size_t size);
 /* Give a stack back (its record becomes a free marker). */
 void coro__stack_put(struct sched *s, struct coro *co);
@@ -205,6 +226,7 @@ struct coro {
     struct coro *run_next;    /* run queue link, owned by the sched */
     struct coro *all_prev, *all_next; /* list of every coroutine */
     struct coro *hash_next;   /* id hash chain */
+    struct coro **hash_pprev; /* the link that points at us */
     struct coro__wait *wait;  /* the wait it is parked in, or NULL */
     struct coro__deadline *deadlines; /* innermost with_timeout frame */
     struct coro__waitq joiners; /* coroutines in coro_join() on it */
@@ -239,6 +261,7 @@ struct sched {
     struct coro **id_hash;     /* buckets, power of two */
     size_t id_hash_size;       /* number of buckets */
     int next_id;               /* next id to try */
+    bool ids_wrapped;          /* next_id has wrapped: ids may be in use */
     size_t default_stack;      /* default stack class, bytes */
     uint64_t switches;         /* total switch-ins */
     uint64_t passes;           /* loop passes */

@@ -53,7 +53,7 @@ static int64_t add_sat(int64_t now, int64_t ticks)
 
 int coro_sleep_until_at(int64_t deadline, const coro_site_t *site)
 {
-    struct coro__wait w = CORO__WAIT_INIT("sleep", site);
+    CORO__WAIT(w, "sleep", site);
     w.deadline = deadline;
     w.deadline_err = 0; /* reaching its own deadline is success */
     if (coro__wait_begin(&w) != 0)

@@ -106,6 +106,16 @@ static struct coro *id_lookup(struct sched *s, int id)
     return NULL;
 }
 
+/* Put co at the head of the chain *b. */
+static void hash_link(struct coro **b, struct coro *co)
+{
+    co->hash_next = *b;
+    co->hash_pprev = b;
+    if (*b != NULL)
+        (*b)->hash_pprev = &co->hash_next;
+    *b = co;
+}
+
 /* Make room for one more coroutine in the id table; 0 or -1/ENOMEM. */
 static int id_reserve(struct sched *s)
 {
@@ -122,9 +132,7 @@ static int id_reserve(struct sched *s)
     for (size_t i = 0; i < old_n; i++) {
         for (struct coro *co = old[i], *next; co != NULL; co = next) {
             next = co->hash_next;
-            struct coro **b = bucket(s, co->id);
-            co->hash_next = *b;
-            *b = co;
+            hash_link(bucket(s, co->id), co);
         }
     }
     coro__sys_free(old);
@@ -135,8 +143,12 @@ static int id_next(struct sched *s)
 {
     for (;;) {
         int id = s->next_id;
+        if (id == INT_MAX)
+            s->ids_wrapped = true;
         s->next_id = id == INT_MAX ? 1 : id + 1;
-        if (id_lookup(s, id) == NULL)
+        /* Until the ids wrap, every id handed out is below next_id: no
+         * lookup (each one would touch other coroutines' records). */
+        if (!s->ids_wrapped || id_lookup(s, id) == NULL)
             return id;
     }
 }
@@ -144,9 +156,7 @@ static int id_next(struct sched *s)
 /* Add co to the id table and the list of all coroutines. */
 static void registry_add(struct sched *s, struct coro *co)
 {
-    struct coro **b = bucket(s, co->id);
-    co->hash_next = *b;
-    *b = co;
+    hash_link(bucket(s, co->id), co);
     co->all_prev = s->all_tail;
     co->all_next = NULL;
     if (s->all_tail != NULL)
@@ -159,10 +169,9 @@ static void registry_add(struct sched *s, struct coro *co)
 
 static void registry_remove(struct sched *s, struct coro *co)
 {
-    struct coro **link = bucket(s, co->id);
-    while (*link != co)
-        link = &(*link)->hash_next;
-    *link = co->hash_next;
+    *co->hash_pprev = co->hash_next; /* O(1): no walk along the chain */
+    if (co->hash_next != NULL)
+        co->hash_next->hash_pprev = co->hash_pprev;
     if (co->all_prev != NULL)
         co->all_prev->all_next = co->all_next;
     else
@@ -309,6 +318,16 @@ static size_t round_stack(size_t size)
     return (size + pg - 1) & ~(pg - 1);
 }
 
+/* Copy name (NULL = "") truncated to CORO_NAME_MAX bytes. */
+static void set_name(struct coro *co, const char *name)
+{
+    size_t i = 0;
+    if (name != NULL)
+        for (; i < CORO_NAME_MAX && name[i] != '\0'; i++)
+            co->name[i] = name[i];
+    co->name[i] = '\0';
+}
+
 static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
 {
     static const coro_opts_t defaults;
@@ -334,14 +353,25 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
     struct coro *co = coro__stack_get(s, size);
     if (co == NULL)
         return NULL;
+    /* The record is reused from a cached stack: every field is set here
+     * (the stack allocator fills co->stack), without a memset. */
     co->magic = CORO__MAGIC_LIVE;
     co->state = CORO_NEW;
+    co->joinable = opts->joinable;
+    co->started = co->has_run = false;
     co->id = id_next(s);
     co->fn = fn;
     co->arg = arg;
-    co->joinable = opts->joinable;
-    if (opts->name != NULL)
-        strncpy(co->name, opts->name, CORO_NAME_MAX);
+    co->status = co->err = co->pending_err = 0;
+    co->run_next = NULL;
+    co->wait = NULL;
+    co->deadlines = NULL;
+    co->joiners.head = co->joiners.tail = NULL;
+    co->locals = NULL;
+    co->switches = 0;
+    co->run_ticks = co->max_slice_ticks = 0;
+    co->asan_fake_stack = NULL;
+    set_name(co, opts->name);
     coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
     registry_add(s, co);
     if (CORO__UNLIKELY(s->has_hooks) && s->hooks.spawn != NULL)
@@ -474,7 +504,8 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
         release(s, co);
         return 0;
     }
-    struct join_wait jw = {.w = CORO__WAIT_INIT("join", site)};
+    struct join_wait jw;
+    coro__wait_init(&jw.w, "join", site, __builtin_return_address(0));
     jw.w.obj = co;
     jw.w.cancel = join_cancel;
     if (coro__wait_begin(&jw.w) != 0)
@@ -496,7 +527,14 @@ int(coro_join)(coro_t *co, int *status, int *err)
 
 int coro_yield_at(const coro_site_t *site)
 {
-    struct coro__wait w = CORO__WAIT_INIT("yield", site);
+    /* The hottest wait: fill only what where() and coro_interrupt() read
+     * (zeroing the whole record costs a rep stos on every yield). */
+    struct coro__wait w;
+    w.what = "yield";
+    w.site = site;
+    w.addr = __builtin_return_address(0);
+    w.cause = CORO__WOKEN_NOT;
+    w.err = 0;
     if (coro__wait_begin(&w) != 0)
         return -1;
     struct sched *s = coro__tls_sched;
@@ -642,8 +680,7 @@ int coro_set_name(coro_t *c, const char *name)
         errno = EINVAL;
         return -1;
     }
-    memset(co->name, 0, sizeof co->name);
-    strncpy(co->name, name, CORO_NAME_MAX);
+    set_name(co, name);
     return 0;
 }
 

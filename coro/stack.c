@@ -329,7 +329,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         if (!guarded)
             write_canary(lo);
     }
-    memset(co, 0, sizeof *co);
+    /* No memset: the caller sets every field of the record. */
     co->stack = (struct coro__stack){.lo = lo, .hi = (char *)co,
                                      .size = size, .guarded = guarded,
                                      .slab = slab};
