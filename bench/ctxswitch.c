@@ -10,7 +10,10 @@
  *                built with: the price a program actually pays
  *
  * Each raw measurement ping-pongs between the main context and one peer
- * context; each switch in either direction counts as one.  Both backends
+ * context; each switch in either direction counts as one.  Both sides
+ * switch from one shared loop function, as every coroutine does in the
+ * scheduler (all switches happen in its do_switch()): the return predictor
+ * then sees the pattern it sees in a real program.  Both backends
  * define the same symbols, so the build compiles them into this program a
  * second time under the prefixes asm_ and uc_ (see CMakeLists.txt).  The
  * measurements are interleaved (a, b, c, d, a, b, ...) BENCH_RUNS times so
@@ -24,6 +27,7 @@
 
 #include "context_internal.h"
 
+#include <limits.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <ucontext.h>
@@ -62,10 +66,19 @@ const char *asm_ctx_name(void);
 static struct coro__ctx asm_main, asm_peer;
 static alignas(64) char asm_stack[PEER_STACK_BYTES];
 
+/* The one place both asm contexts switch from. */
+static __attribute__((noinline)) void asm_ping(struct coro__ctx *self,
+                                               struct coro__ctx *other,
+                                               long n)
+{
+    for (long i = n; i > 0; i--)
+        asm_ctx_switch(self, other);
+}
+
 static void asm_peer_entry(void)
 {
     for (;;)
-        asm_ctx_switch(&asm_peer, &asm_main);
+        asm_ping(&asm_peer, &asm_main, LONG_MAX);
 }
 
 /* Time `switches` switches (rounded down to round trips); ns each. */
@@ -78,12 +91,10 @@ static double run_asm(long switches)
                      asm_peer_entry);
         made = true;
     }
-    for (long i = warmup_switches(switches) / 2; i > 0; i--)
-        asm_ctx_switch(&asm_main, &asm_peer);
+    asm_ping(&asm_main, &asm_peer, warmup_switches(switches) / 2);
     long trips = switches / 2;
     int64_t t0 = bench_now_nsec();
-    for (long i = trips; i > 0; i--)
-        asm_ctx_switch(&asm_main, &asm_peer);
+    asm_ping(&asm_main, &asm_peer, trips);
     return (double)(bench_now_nsec() - t0) / (2.0 * (double)trips);
 }
 #endif /* BENCH_ASM */
@@ -97,10 +108,17 @@ const char *uc_ctx_name(void);
 static struct coro__ctx uc_main, uc_peer;
 static alignas(64) char uc_stack[PEER_STACK_BYTES];
 
+static __attribute__((noinline)) void uc_ping(struct coro__ctx *self,
+                                              struct coro__ctx *other, long n)
+{
+    for (long i = n; i > 0; i--)
+        uc_ctx_switch(self, other);
+}
+
 static void uc_peer_entry(void)
 {
     for (;;)
-        uc_ctx_switch(&uc_peer, &uc_main);
+        uc_ping(&uc_peer, &uc_main, LONG_MAX);
 }
 
 static double run_uc(long switches)
@@ -112,12 +130,10 @@ static double run_uc(long switches)
                     uc_peer_entry);
         made = true;
     }
-    for (long i = warmup_switches(switches) / 2; i > 0; i--)
-        uc_ctx_switch(&uc_main, &uc_peer);
+    uc_ping(&uc_main, &uc_peer, warmup_switches(switches) / 2);
     long trips = switches / 2;
     int64_t t0 = bench_now_nsec();
-    for (long i = trips; i > 0; i--)
-        uc_ctx_switch(&uc_main, &uc_peer);
+    uc_ping(&uc_main, &uc_peer, trips);
     return (double)(bench_now_nsec() - t0) / (2.0 * (double)trips);
 }
 
@@ -134,10 +150,17 @@ static void sc_swap(ucontext_t *from, ucontext_t *to)
         bench_die("swapcontext");
 }
 
+static __attribute__((noinline)) void sc_ping(ucontext_t *self,
+                                              ucontext_t *other, long n)
+{
+    for (long i = n; i > 0; i--)
+        sc_swap(self, other);
+}
+
 static void sc_peer_entry(void)
 {
     for (;;)
-        sc_swap(&sc_peer, &sc_main);
+        sc_ping(&sc_peer, &sc_main, LONG_MAX);
 }
 
 static double run_swapcontext(long switches)
@@ -152,12 +175,10 @@ static double run_swapcontext(long switches)
         makecontext(&sc_peer, sc_peer_entry, 0);
         made = true;
     }
-    for (long i = warmup_switches(switches) / 2; i > 0; i--)
-        sc_swap(&sc_main, &sc_peer);
+    sc_ping(&sc_main, &sc_peer, warmup_switches(switches) / 2);
     long trips = switches / 2;
     int64_t t0 = bench_now_nsec();
-    for (long i = trips; i > 0; i--)
-        sc_swap(&sc_main, &sc_peer);
+    sc_ping(&sc_main, &sc_peer, trips);
     return (double)(bench_now_nsec() - t0) / (2.0 * (double)trips);
 }
 

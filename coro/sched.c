@@ -30,7 +30,10 @@ __thread struct sched *coro__tls_sched;
 #define DEFAULT_STACK (64u * 1024)
 #endif
 #define STACK_MAX ((size_t)1 << 30)
-#define ID_HASH_LOAD 4 /* coroutines per bucket before the table grows */
+/* Coroutines per bucket before the id table grows.  Lookups are rare (by
+ * id, and id allocation after the ids wrap); 8 keeps the table at one
+ * byte per coroutine, so parked coroutines stay within their page. */
+#define ID_HASH_LOAD 8
 /* Direct switches before the loop gets a pass: bounds how long timers (and
  * I/O) wait behind coroutines that keep waking each other, should the
  * coarse clock not advance. */

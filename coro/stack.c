@@ -37,8 +37,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SLAB_BYTES (16u << 20)   /* target slab size: few mmaps, few maps */
+#define SLAB_BYTES (16u << 20)   /* guarded slab size: few mmaps */
 #define SLAB_MAX_STACKS 256u     /* and few guards mprotected at once */
+/* Unguarded slabs are larger: each costs one spare page (the first
+ * stack's canary), which at 4096 stacks is 1 byte per coroutine. */
+#define PLAIN_SLAB_BYTES (256u << 20)
+#define PLAIN_SLAB_MAX_STACKS 4096u
 #define HOT_MAX 1024u            /* cached stacks per class keep pages */
 #define TRIM_BATCH 256u          /* stacks released at once past HOT_MAX */
 #define MAX_CLASSES 16           /* distinct stack sizes per scheduler */
@@ -230,9 +234,10 @@ static struct coro__slab *slab_new(struct coro__stacks *st,
     size_t room = st->guard_budget - st->guarded;
     bool guarded = room > 0;
     size_t stride = c->size + (guarded ? pg : 0);
-    size_t count = SLAB_BYTES / stride;
-    if (count > SLAB_MAX_STACKS)
-        count = SLAB_MAX_STACKS;
+    size_t count = (guarded ? SLAB_BYTES : PLAIN_SLAB_BYTES) / stride;
+    size_t max = guarded ? SLAB_MAX_STACKS : PLAIN_SLAB_MAX_STACKS;
+    if (count > max)
+        count = max;
     if (count == 0)
         count = 1;
     if (guarded && count > room)
