@@ -17,6 +17,9 @@
  *   errno given), and fails with EPERM when called outside a coroutine.
  * - Times are in seconds as double (relative "timeout") or in ticks of
  *   <tsc_time/tsc_time.h> (absolute "deadline").
+ * - A function taking a coro_t * fails with EINVAL for NULL or a pointer
+ *   that is not a coroutine, and with ESRCH for a coroutine that has ended
+ *   and been released (while its stack was not yet reused).
  */
 #ifndef CORO_CORO_H
 #define CORO_CORO_H
@@ -84,7 +87,8 @@ typedef enum coro_state {
  * whose lifetime you do not control.
  *
  * Returns the coroutine, or NULL with errno EINVAL (fn is NULL, or
- * stack_size is below CORO_STACK_MIN or above 1 GiB), ENOMEM (no stack),
+ * stack_size is below CORO_STACK_MIN or above 1 GiB), ENOMEM (no memory or
+ * mapping for a stack, or more than 16 distinct stack sizes in use),
  * EAGAIN (every id is in use).
  */
 CORO_API coro_t *coro_spawn(coro_fn fn, void *arg, const char *name);
@@ -167,8 +171,8 @@ CORO_API int coro_info(const coro_t *co, coro_info_t *out);
  */
 CORO_API int coro_where(const coro_t *co, char *buf, size_t len);
 
-/* Write one line per coroutine ("#id name: where") to fd.  Returns the
- * number of coroutines listed, or -1 with errno from write(). */
+/* Write one line per coroutine ("#id 'name': where") to fd.  Returns the
+ * number of coroutines listed; write errors are ignored. */
 CORO_API int coro_where_all(int fd);
 
 /*
@@ -209,7 +213,10 @@ CORO_API void coro_exit(int status);
  * Returns 0, or -1 with errno EINVAL (co is NULL or not a coroutine),
  * ESRCH (co has ended and was not joinable, or was already joined),
  * EDEADLK (co is the caller), EPERM, ETIMEDOUT, or an interrupt's errno.
- * A coroutine that was never started is waited for like any other.
+ * A coroutine that was never started is waited for like any other.  An
+ * ended joinable coroutine is collected without waiting, also outside
+ * coroutines.  If the status has arrived when an interrupt comes, the join
+ * still succeeds and the interrupt fails the next blocking call.
  */
 CORO_API int coro_join(coro_t *co, int *status, int *err);
 
@@ -239,7 +246,8 @@ CORO_API int coro_interrupt(coro_t *co, int err);
 CORO_API int coro_event_loop(void);
 
 /* Ask the event loop to return code after the current pass.  Callable from
- * anywhere on the loop's thread. */
+ * anywhere on the loop's thread; called while the loop is not running, it
+ * makes the next coro_event_loop() return code at once. */
 CORO_API void coro_set_exit(int code);
 
 /* Whether this thread's event loop is running. */
@@ -271,8 +279,7 @@ CORO_API int coro_stats(coro_stats_t *out);
  * Time, sleeping, deadlines
  */
 
-/* The current time in ticks of <tsc_time/tsc_time.h>, as cached by the
- * scheduler at the last switch (cheap), and freshly read. */
+/* The current time in ticks of <tsc_time/tsc_time.h>, freshly read. */
 CORO_API int64_t coro_now(void);
 
 /*
@@ -374,9 +381,11 @@ CORO_API coro_exit_notifier_fn coro_set_exit_notifier(coro_exit_notifier_fn fn);
  * Print every coroutine with where it waits to stderr when signo arrives
  * (like Shrapnel's SIGINFO dump; SIGQUIT or SIGUSR1 are good choices).
  * The dump is written from the signal handler with async-signal-safe
- * calls, so it works even while a coroutine hogs the CPU.  signo 0 removes
- * it.  0, or -1 with errno EINVAL (SIGKILL, SIGSTOP, SIGSEGV, out of range)
- * or from sigaction().
+ * calls, so it works even while a coroutine hogs the CPU.  One signal at a
+ * time: installing on another signal, or signo 0, gives the previous signal
+ * back its former handler.  The dump lists the coroutines of the thread
+ * the signal is delivered to.  0, or -1 with errno EINVAL (SIGKILL,
+ * SIGSTOP, SIGSEGV, out of range) or from sigaction().
  */
 CORO_API int coro_dump_on_signal(int signo);
 

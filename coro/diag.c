@@ -55,6 +55,8 @@ void coro__buf_write(const struct coro__buf *b, int fd)
     size_t off = 0;
     while (off < b->len) {
         ssize_t n = write(fd, b->p + off, b->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return;
         off += (size_t)n;
@@ -264,7 +266,8 @@ static void dump_handler(int sig)
     errno = saved;
 }
 
-static int dump_signo;
+static int dump_signo;              /* signal the dump is installed on */
+static struct sigaction dump_old;   /* its handler before ours */
 
 int coro_dump_on_signal(int signo)
 {
@@ -277,17 +280,16 @@ int coro_dump_on_signal(int signo)
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    if (signo == 0) {
-        if (dump_signo == 0)
-            return 0;
-        sa.sa_handler = SIG_DFL;
-        if (sigaction(dump_signo, &sa, NULL) != 0)
+    if (dump_signo != 0 && dump_signo != signo) {
+        /* Moving or removing: give the old signal its handler back. */
+        if (sigaction(dump_signo, &dump_old, NULL) != 0)
             return -1;
         dump_signo = 0;
-        return 0;
     }
+    if (signo == 0 || signo == dump_signo)
+        return 0;
     sa.sa_handler = dump_handler;
-    if (sigaction(signo, &sa, NULL) != 0)
+    if (sigaction(signo, &sa, &dump_old) != 0)
         return -1;
     dump_signo = signo;
     return 0;

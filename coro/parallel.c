@@ -22,8 +22,9 @@ static void reap(coro_t *co, int *status, int *err)
     int pending = self->pending_err;
     self->pending_err = 0;
     while (coro_join_at(co, status, err, NULL) != 0) {
-        /* Only an interrupt gets here: retry, deliver it afterwards. */
-        pending = errno;
+        if (errno == ESRCH || errno == EINVAL)
+            break; /* already reaped: nothing left running */
+        pending = errno; /* an interrupt: retry, deliver it afterwards */
     }
     self->deadlines = shield.outer;
     self->pending_err = pending;

@@ -434,6 +434,7 @@ void coro__discard(struct sched *s, struct coro *co)
 struct join_wait {
     struct coro__wait w; /* first member */
     int status, err;     /* written by the ending coroutine */
+    bool done;           /* status delivered: the join has succeeded */
 };
 
 static void end(struct sched *s, struct coro *co, int status, int err)
@@ -454,6 +455,7 @@ static void end(struct sched *s, struct coro *co, int status, int err)
         struct join_wait *jw = (struct join_wait *)w;
         jw->status = status;
         jw->err = err;
+        jw->done = true;
         coro__wake(w, 0);
     }
     co->state = CORO_DEAD;
@@ -490,6 +492,16 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
     if (co == NULL)
         return -1;
     struct sched *s = coro__tls_sched;
+    if (co->state == CORO_DEAD) {
+        /* A joinable coroutine that ended before anyone joined it: no
+         * waiting, so this works outside coroutines too. */
+        if (status != NULL)
+            *status = co->status;
+        if (err != NULL)
+            *err = co->err;
+        release(s, co);
+        return 0;
+    }
     if (s == NULL || s->current == NULL) {
         errno = EPERM;
         return -1;
@@ -498,24 +510,22 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
         errno = EDEADLK;
         return -1;
     }
-    if (co->state == CORO_DEAD) {
-        /* A joinable coroutine that ended before anyone joined it. */
-        if (status != NULL)
-            *status = co->status;
-        if (err != NULL)
-            *err = co->err;
-        release(s, co);
-        return 0;
-    }
     struct join_wait jw;
     coro__wait_init(&jw.w, "join", site, __builtin_return_address(0));
     jw.w.obj = co;
     jw.w.cancel = join_cancel;
+    jw.done = false;
     if (coro__wait_begin(&jw.w) != 0)
         return -1;
     coro__waitq_push(&co->joiners, &jw.w);
-    if (coro__wait_park(&jw.w) != 0)
-        return -1;
+    if (coro__wait_park(&jw.w) != 0) {
+        if (!jw.done)
+            return -1;
+        /* The status arrived and then an interrupt replaced the wake-up:
+         * keep the status (co is gone) and deliver the interrupt at the
+         * next blocking call instead. */
+        s->current->pending_err = errno;
+    }
     if (status != NULL)
         *status = jw.status;
     if (err != NULL)
@@ -571,8 +581,6 @@ int coro_event_loop(void)
         return -1;
     }
     s->running = true;
-    s->exit_requested = false;
-    s->exit_code = 0;
     int64_t tps = tsc_ticks_per_sec();
     int rc;
     for (;;) {
@@ -610,6 +618,8 @@ int coro_event_loop(void)
     }
     coro__clock_busy(s, false);
     s->running = false;
+    s->exit_requested = false; /* consumed: the next run starts afresh */
+    s->exit_code = 0;
     return rc;
 }
 

@@ -48,6 +48,7 @@
 #define MAX_CLASSES 16           /* distinct stack sizes per scheduler */
 #define CANARY_BYTES 64          /* canary just below an unguarded stack */
 #define CANARY_WORD 0x5AFEC0DE0DDBA11ULL
+#define SWITCH_ROOM 512          /* stack the switch needs below the check */
 #define RECORD_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
 
 struct coro__slab {
@@ -122,8 +123,10 @@ void coro__stack_check(const struct coro *co, const void *sp)
 {
     const uint64_t *w = (const uint64_t *)(co->stack.lo - CANARY_BYTES);
     const uint64_t *last = w + CANARY_BYTES / 8 - 1;
+    /* sp is taken before the last frames of the switch are pushed: keep
+     * room for them, so the switch itself never writes below the stack. */
     if (CORO__LIKELY(w[0] == CANARY_WORD && *last == CANARY_WORD &&
-                     (const char *)sp >= co->stack.lo))
+                     (const char *)sp >= co->stack.lo + SWITCH_ROOM))
         return;
     report_overflow(co, "canary overwritten, detected at switch-out", NULL);
     abort();

@@ -660,3 +660,45 @@ Test(future, a_future_that_already_resolved_is_joined_without_waiting)
     cr_assert_eq(r.status, 81);
     cr_assert_eq(r.err, 0);
 }
+
+/* A task that interrupts its caller as it ends: the caller's join has the
+ * status already, the interrupt stops the rest, and everything is reaped. */
+static coro_t *the_caller;
+
+static int interrupt_caller_and_end(void *arg)
+{
+    (void)arg;
+    coro_interrupt(the_caller, EINTR);
+    return 7;
+}
+
+static int sleep_long_task(void *arg)
+{
+    (void)arg;
+    return coro_sleep(20);
+}
+
+static int call_with_interrupting_task(void *arg)
+{
+    int *rc = arg;
+    the_caller = coro_current();
+    coro_task_t t[2] = {{.fn = interrupt_caller_and_end},
+                        {.fn = sleep_long_task}};
+    rc[0] = coro_in_parallel(t, 2);
+    rc[1] = errno;
+    rc[2] = t[0].status;
+    rc[3] = (int)coro_count();
+    return 0;
+}
+
+Test(in_parallel, a_task_interrupting_its_caller_as_it_ends_leaves_nothing)
+{
+    int rc[4] = {0};
+    coro_set_exit_notifier(quiet);
+    coro_spawn(call_with_interrupting_task, rc, "caller");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(rc[0], -1);
+    cr_assert_eq(rc[1], EINTR);
+    cr_assert_eq(rc[2], 7, "the ended task's status was kept");
+    cr_assert_eq(rc[3], 1, "only the caller is left");
+}

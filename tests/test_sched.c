@@ -587,3 +587,70 @@ Test(sched, fini_refuses_while_coroutines_exist)
     cr_assert_not_null(co);
     cr_assert_eq(coro_event_loop(), 0);
 }
+
+static coro_t *joiner_co;
+
+static int end_after_interrupting_joiner(void *arg)
+{
+    (void)arg;
+    coro_interrupt(joiner_co, EINTR); /* the joiner is waiting on us */
+    return 9;
+}
+
+static int join_then_block(void *arg)
+{
+    int *out = arg;
+    joiner_co = coro_current();
+    coro_t *t = coro_spawn(end_after_interrupting_joiner, NULL, "t");
+    out[0] = coro_join(t, &out[1], NULL);
+    out[2] = coro_yield(); /* the deferred interrupt arrives here */
+    out[3] = errno;
+    return 0;
+}
+
+Test(sched, a_join_whose_status_arrived_keeps_it_and_defers_the_interrupt)
+{
+    int out[4] = {0};
+    coro_spawn(join_then_block, out, "j");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(out[0], 0);
+    cr_assert_eq(out[1], 9);
+    cr_assert_eq(out[2], -1);
+    cr_assert_eq(out[3], EINTR);
+}
+
+Test(sched, set_exit_before_the_loop_makes_it_return_at_once)
+{
+    coro_t *co = coro_spawn(ret_arg, 0, "x");
+    coro_set_exit(5);
+    cr_assert_eq(coro_event_loop(), 5);
+    cr_assert_eq(coro_state(co), CORO_RUNNABLE, "nothing ran");
+    cr_assert_eq(coro_event_loop(), 0, "the exit was consumed");
+}
+
+Test(sched, an_ended_joinable_coroutine_can_be_joined_from_main)
+{
+    coro_opts_t o = {.joinable = true};
+    coro_t *co = coro_spawn_opts(ret_arg, (void *)3, &o);
+    cr_assert_eq(coro_event_loop(), 0);
+    int st = 0;
+    cr_assert_eq(coro_join(co, &st, NULL), 0);
+    cr_assert_eq(st, 3);
+}
+
+static int usr2_seen;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_seen++;
+}
+
+Test(sched, removing_the_dump_gives_the_signal_its_old_handler_back)
+{
+    signal(SIGUSR2, on_usr2);
+    cr_assert_eq(coro_dump_on_signal(SIGUSR2), 0);
+    cr_assert_eq(coro_dump_on_signal(0), 0);
+    raise(SIGUSR2);
+    cr_assert_eq(usr2_seen, 1);
+}
