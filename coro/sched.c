@@ -581,6 +581,7 @@ int coro_event_loop(void)
         return -1;
     }
     s->running = true;
+    coro__clock_start(); /* again after fork(): threads do not survive it */
     int64_t tps = tsc_ticks_per_sec();
     int rc;
     for (;;) {

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(sched, .init = sched_setup, .fini = sched_expect_empty,
@@ -128,6 +129,11 @@ static int join_it(void *arg)
     return 0;
 }
 
+static void quiet(coro_t *co, int status, int err)
+{
+    (void)co, (void)status, (void)err;
+}
+
 Test(sched, join_returns_the_status_and_errno_of_the_coroutine)
 {
     /* The joiners wait before the targets run: no need to be joinable. */
@@ -136,7 +142,7 @@ Test(sched, join_returns_the_status_and_errno_of_the_coroutine)
     coro_spawn(join_it, &j2, "j2");
     j1.target = coro_spawn(exit_early, NULL, "early");
     j2.target = coro_spawn(fail_with_eio, NULL, "eio");
-    coro_set_exit_notifier(NULL);
+    coro_set_exit_notifier(quiet);
     cr_assert_eq(coro_event_loop(), 0);
     cr_assert_eq(j1.rc, 0);
     cr_assert_eq(j1.status, 42);
@@ -653,4 +659,25 @@ Test(sched, removing_the_dump_gives_the_signal_its_old_handler_back)
     cr_assert_eq(coro_dump_on_signal(0), 0);
     raise(SIGUSR2);
     cr_assert_eq(usr2_seen, 1);
+}
+
+static int sleep_briefly(void *arg)
+{
+    (void)arg;
+    return coro_sleep(0.01);
+}
+
+Test(sched, a_forked_child_runs_its_own_loop)
+{
+    coro_spawn(sleep_briefly, NULL, "before");
+    cr_assert_eq(coro_event_loop(), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        coro_spawn(sleep_briefly, NULL, "child");
+        _exit(coro_event_loop() == 0 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
