@@ -280,17 +280,23 @@ int coro_dump_on_signal(int signo)
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    if (dump_signo != 0 && dump_signo != signo) {
-        /* Moving or removing: give the old signal its handler back. */
-        if (sigaction(dump_signo, &dump_old, NULL) != 0)
-            return -1;
-        dump_signo = 0;
-    }
-    if (signo == 0 || signo == dump_signo)
+    if (signo == dump_signo)
         return 0;
+    /* Install on the new signal first, then give the old one its handler
+     * back, undoing the first step if the second fails. */
+    struct sigaction prev;
     sa.sa_handler = dump_handler;
-    if (sigaction(signo, &sa, &dump_old) != 0)
+    if (signo != 0 && sigaction(signo, &sa, &prev) != 0)
         return -1;
+    if (dump_signo != 0 && sigaction(dump_signo, &dump_old, NULL) != 0) {
+        int saved = errno;
+        if (signo != 0)
+            sigaction(signo, &prev, NULL);
+        errno = saved;
+        return -1;
+    }
     dump_signo = signo;
+    if (signo != 0)
+        dump_old = prev;
     return 0;
 }

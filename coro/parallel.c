@@ -27,7 +27,8 @@ static void reap(coro_t *co, int *status, int *err)
         pending = errno; /* an interrupt: retry, deliver it afterwards */
     }
     self->deadlines = shield.outer;
-    self->pending_err = pending;
+    if (self->pending_err == 0) /* a later interrupt replaces an earlier */
+        self->pending_err = pending;
 }
 
 int coro_in_parallel_at(coro_task_t *tasks, size_t n,

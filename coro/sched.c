@@ -521,10 +521,12 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
     if (coro__wait_park(&jw.w) != 0) {
         if (!jw.done)
             return -1;
-        /* The status arrived and then an interrupt replaced the wake-up:
-         * keep the status (co is gone) and deliver the interrupt at the
-         * next blocking call instead. */
-        s->current->pending_err = errno;
+        /* The status arrived, then an interrupt or a deadline replaced the
+         * wake-up: keep the status (co is gone).  An interrupt fails the
+         * next blocking call instead; a deadline needs nothing kept, as
+         * the next wait inside it sees it passed. */
+        if (jw.w.cause == CORO__WOKEN_BY_INTERRUPT)
+            s->current->pending_err = errno;
     }
     if (status != NULL)
         *status = jw.status;

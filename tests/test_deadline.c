@@ -483,3 +483,40 @@ Test(sleep, a_deadline_in_the_past_returns_after_one_loop_pass)
 {
     run_in_coro(sleep_until_past, NULL);
 }
+
+/* The deadline wakes the joiner, then the target ends before the joiner
+ * runs: the join keeps the status and nothing leaks past with_timeout. */
+static coro_t *late_target;
+static int64_t late_deadline;
+
+static int join_late_target(void *arg)
+{
+    (void)arg;
+    return coro_join(late_target, NULL, NULL);
+}
+
+static int end_at_deadline(void *arg)
+{
+    (void)arg;
+    coro_sleep_until(late_deadline); /* armed after the joiner's timer */
+    return 0;
+}
+
+static int deadline_then_end(void *arg)
+{
+    int *out = arg;
+    late_deadline = tsc_now() + tsc_sec_to_ticks(0.02);
+    late_target = coro_spawn(end_at_deadline, NULL, "target");
+    coro_yield(); /* the target parks first: its timer fires first */
+    out[0] = coro_with_deadline(late_deadline, join_late_target, NULL);
+    out[1] = coro_sleep(0.001); /* no deadline applies any more */
+    return 0;
+}
+
+Test(with_timeout, a_deadline_that_loses_to_a_join_does_not_leak_past_it)
+{
+    int out[2] = {-2, -2};
+    run_in_coro(deadline_then_end, out);
+    cr_assert_eq(out[0], -1, "the deadline was seen");
+    cr_assert_eq(out[1], 0, "the next sleep must not fail");
+}
