@@ -214,8 +214,6 @@ struct coro {
     uint32_t magic;           /* CORO__MAGIC_LIVE while valid */
     uint8_t state;            /* coro_state_t */
     bool joinable;            /* keeps status until joined */
-    bool started;             /* coro_start()ed (or spawned) */
-    bool has_run;             /* its function has been entered */
     int id;                   /* >= 1, unique among existing coroutines */
     struct coro__ctx ctx;     /* saved context while not running */
     coro_fn fn;               /* entry function */
@@ -283,6 +281,17 @@ static inline struct sched *coro__sched_peek(void)
 {
     return coro__tls_sched;
 }
+/* The running coroutine, or NULL with errno EPERM outside coroutines:
+ * the check every blocking call starts with. */
+static inline struct coro *coro__self(void)
+{
+    struct sched *s = coro__tls_sched;
+    if (s == NULL || s->current == NULL) {
+        errno = EPERM;
+        return NULL;
+    }
+    return s->current;
+}
 /* A valid coroutine record, or NULL with errno EINVAL. */
 struct coro *coro__check(const coro_t *co);
 /* Put co at the tail of the run queue. */
@@ -333,7 +342,6 @@ void coro__buf_coro(struct coro__buf *b, const struct coro *co);
 
 /* diag.c */
 void coro__default_notifier(coro_t *co, int status, int err);
-int coro__format_where(const struct coro *co, char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* System seams (sys.c): every syscall and allocation the core makes. */

@@ -101,23 +101,13 @@ static int run_framed(struct coro *co, struct coro__deadline *d,
     return rc;
 }
 
-static struct coro *current_or_eperm(void)
-{
-    struct sched *s = coro__tls_sched;
-    if (s == NULL || s->current == NULL) {
-        errno = EPERM;
-        return NULL;
-    }
-    return s->current;
-}
-
 int coro_with_deadline(int64_t deadline, int (*fn)(void *), void *arg)
 {
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
     }
-    struct coro *co = current_or_eperm();
+    struct coro *co = coro__self();
     if (co == NULL)
         return -1;
     struct coro__deadline d = {.deadline = deadline, .outer = co->deadlines};
@@ -140,7 +130,7 @@ int coro_with_grace(double grace_sec, int (*fn)(void *), void *arg)
         errno = EINVAL;
         return -1;
     }
-    struct coro *co = current_or_eperm();
+    struct coro *co = coro__self();
     if (co == NULL)
         return -1;
     int64_t ticks = grace_sec > 0 ? tsc_sec_to_ticks(grace_sec) : 0;

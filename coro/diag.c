@@ -121,7 +121,7 @@ static void buf_where(struct coro__buf *b, const struct coro *co,
     coro__buf_str(b, ")");
 }
 
-int coro__format_where(const struct coro *co, char *buf, size_t len)
+static int format_where(const struct coro *co, char *buf, size_t len)
 {
     char mem[512];
     struct coro__buf b = {mem, 0, sizeof mem};
@@ -143,7 +143,7 @@ int coro_where(const coro_t *c, char *buf, size_t len)
         errno = EINVAL;
         return -1;
     }
-    return coro__format_where(co, buf, len);
+    return format_where(co, buf, len);
 }
 
 /* One "#id 'name': where" line per coroutine to fd. */

@@ -93,12 +93,7 @@ static struct coro *self_for(coro_key_t key)
         errno = EINVAL;
         return NULL;
     }
-    struct sched *s = coro__tls_sched;
-    if (s == NULL || s->current == NULL) {
-        errno = EPERM;
-        return NULL;
-    }
-    return s->current;
+    return coro__self();
 }
 
 static struct coro__local **find(struct coro *co, coro_key_t key)

@@ -44,11 +44,9 @@ int coro_in_parallel_at(coro_task_t *tasks, size_t n,
             return -1;
         }
     }
-    struct sched *s = coro__tls_sched;
-    if (s == NULL || s->current == NULL) {
-        errno = EPERM;
+    if (coro__self() == NULL)
         return -1;
-    }
+    struct sched *s = coro__tls_sched;
     if (n == 0)
         return 0;
     coro_t **kids = coro__sys_calloc(n, sizeof *kids);

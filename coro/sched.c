@@ -309,7 +309,6 @@ static void entry(void)
 #endif
     after_switch(s);
     struct coro *co = s->current;
-    co->has_run = true;
     errno = 0;
     int status = co->fn(co->arg);
     end(s, co, status, status < 0 ? errno : 0);
@@ -361,7 +360,6 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
     co->magic = CORO__MAGIC_LIVE;
     co->state = CORO_NEW;
     co->joinable = opts->joinable;
-    co->started = co->has_run = false;
     co->id = id_next(s);
     co->fn = fn;
     co->arg = arg;
@@ -384,7 +382,6 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
 
 static void start(struct sched *s, struct coro *co)
 {
-    co->started = true;
     s->live++;
     coro__make_runnable(s, co);
 }
@@ -417,7 +414,7 @@ int coro_start(coro_t *c)
         errno = ESRCH;
         return -1;
     }
-    if (co->started) {
+    if (co->state != CORO_NEW) {
         errno = EALREADY;
         return -1;
     }
@@ -471,12 +468,9 @@ static void end(struct sched *s, struct coro *co, int status, int err)
 
 void coro_exit(int status)
 {
-    struct sched *s = coro__tls_sched;
-    if (s == NULL || s->current == NULL) {
-        errno = EPERM;
-        return;
-    }
-    end(s, s->current, status, status < 0 ? errno : 0);
+    struct coro *self = coro__self();
+    if (self != NULL)
+        end(coro__tls_sched, self, status, status < 0 ? errno : 0);
 }
 
 static void join_cancel(struct coro__wait *w)
@@ -502,10 +496,8 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
         release(s, co);
         return 0;
     }
-    if (s == NULL || s->current == NULL) {
-        errno = EPERM;
+    if (coro__self() == NULL)
         return -1;
-    }
     if (co == s->current) {
         errno = EDEADLK;
         return -1;

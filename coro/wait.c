@@ -48,12 +48,9 @@ struct coro__wait *coro__waitq_pop(struct coro__waitq *q)
 
 int coro__wait_begin(struct coro__wait *w)
 {
-    struct sched *s = coro__tls_sched;
-    struct coro *co = s != NULL ? s->current : NULL;
-    if (co == NULL) {
-        errno = EPERM;
+    struct coro *co = coro__self();
+    if (co == NULL)
         return -1;
-    }
     w->co = co;
     if (co->pending_err != 0) {
         errno = co->pending_err;
@@ -61,7 +58,7 @@ int coro__wait_begin(struct coro__wait *w)
         return -1;
     }
     if (co->deadlines != NULL) {
-        int64_t now = coro__now(s);
+        int64_t now = coro__now(coro__tls_sched);
         if (coro__deadline_min(co) <= now) {
             coro__deadline_hit(co, now);
             errno = ETIMEDOUT;
