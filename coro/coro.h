@@ -237,7 +237,7 @@ CORO_API int coro_interrupt(coro_t *co, int err);
 
 /*
  * Run the event loop on the calling thread until coro_set_exit() is called
- * or no coroutine is left.  Returns the exit code given to coro_set_exit()
+ * or no coroutine (and no fd handler, see coro_set_handler()) is left.  Returns the exit code given to coro_set_exit()
  * (0 when the loop ran out of coroutines).  May be called again after it
  * returns: the remaining coroutines continue.  Returns -1 with errno EPERM
  * when called from a coroutine or while the loop already runs, or EDEADLK
@@ -270,6 +270,9 @@ typedef struct coro_stats {
     size_t stacks_guarded;  /* stacks (in use or free) with a guard page */
     uint64_t switches;      /* coroutine switch-ins since creation */
     uint64_t loop_passes;   /* event loop passes since creation */
+    size_t fds_watched;     /* application fds registered with the poller */
+    size_t fd_waiters;      /* coroutines waiting for an fd */
+    uint64_t io_events;     /* events the poller has reported */
 } coro_stats_t;
 
 /* Fill *out.  0, or -1 with errno EINVAL. */
@@ -327,6 +330,113 @@ CORO_API int coro_with_grace(double grace_sec, int (*fn)(void *arg),
  * (negative once passed), or INFINITY when there is none.  Outside a
  * coroutine returns INFINITY. */
 CORO_API double coro_time_left(void);
+
+/* ---------------------------------------------------------------------
+ * File descriptors and the poller
+ *
+ * The event loop waits for fds through one poller (epoll on Linux, kqueue
+ * on the BSDs and macOS; coro_poller_name() says which).  An fd is
+ * registered the first time a coroutine waits on it and stays registered
+ * for its life, edge-triggered; the runtime remembers what each edge
+ * reported, so a wait on an fd known to be ready costs no system call.
+ *
+ * An fd the runtime has seen must be closed with coro_close(), or
+ * announced with coro_fd_forget() before close(): otherwise a new file
+ * that gets the same number may inherit a stale registration and never
+ * be reported ready.  fds created by coro's own calls (sockets, pipes,
+ * accept) are checked for this and need nothing.
+ *
+ * Several coroutines may wait on the same fd, in either direction: each
+ * readiness edge wakes every waiter it concerns, in the order they began
+ * waiting, and each retries its operation (one that finds nothing to do
+ * waits again).  So all are served; none fails with EBUSY.
+ *
+ * After fork(), the child gets a fresh poller of its own the first time
+ * it waits: registrations inherited from the parent are dropped, and only
+ * fds someone still waits on are registered again.
+ */
+
+/* Event bits, as given to and returned by coro_wait_fd() and handlers. */
+#define CORO_READABLE 0x1 /* data to read, a connection to accept, EOF */
+#define CORO_WRITABLE 0x2 /* room to write */
+#define CORO_HANGUP 0x4   /* (returned only) the peer hung up */
+#define CORO_FDERROR 0x8  /* (returned only) an error is pending on the fd */
+
+/*
+ * Wait until fd is readable or writable, as events (CORO_READABLE,
+ * CORO_WRITABLE or both) asks.  Blocks.  Returns at once, without a system
+ * call, when an edge since the last wait said the fd is ready; otherwise
+ * looks once (poll) and parks until the next edge.  Level-triggered in
+ * effect: data left unread is reported again.  The fd's default timeouts
+ * (coro_fd_set_timeout()) apply.
+ *
+ * Returns the bits that ended the wait (those of events that are ready,
+ * plus CORO_HANGUP or CORO_FDERROR when the peer hung up or an error is
+ * pending: then the next operation on the fd tells which), or -1 with
+ * errno EINVAL (events is 0 or has other bits), EBADF (fd negative, not
+ * open, or closed with coro_close() while waiting), ETIMEDOUT (a deadline
+ * or the fd's timeout passed), EPERM, ENOMEM, ENOSPC (the kernel's limit of
+ * watched fds), or an interrupt's errno.  Regular files are always ready.
+ */
+CORO_API int coro_wait_fd(int fd, int events);
+
+/* coro_wait_fd(fd, CORO_READABLE), returning 0 instead of the bits. */
+CORO_API int coro_wait_readable(int fd);
+
+/* coro_wait_fd(fd, CORO_WRITABLE), returning 0 instead of the bits. */
+CORO_API int coro_wait_writable(int fd);
+
+/*
+ * Set fd's default timeouts, in seconds, for waits to read (read_sec) and
+ * to write (write_sec): a wait for fd that lasts longer fails with
+ * ETIMEDOUT.  0 (or infinity) means none, the default.  They apply to
+ * every coroutine waiting on fd, through coro_wait_fd() and coro's socket
+ * calls, and last until the fd is closed with coro_close() or forgotten.
+ * 0, or -1 with errno EBADF (fd < 0), EINVAL (negative or NaN), ENOMEM.
+ */
+CORO_API int coro_fd_set_timeout(int fd, double read_sec, double write_sec);
+
+/*
+ * Forget everything the runtime knows about fd (call it before closing fd
+ * with close(2) or handing it to code that does): waiters fail with EBADF,
+ * a handler is removed, the registration is dropped.  Does not close fd.
+ * 0, or -1 with errno EBADF (fd < 0).
+ */
+CORO_API int coro_fd_forget(int fd);
+
+/*
+ * Close fd: every coroutine waiting on it wakes with EBADF, its handler
+ * and timeouts go, then close(2).  The fd is closed even when close(2)
+ * reports EINTR (which is then not an error).  0, or -1 with errno
+ * EBADF (fd < 0, not open, or one of the runtime's own fds) or EIO.
+ */
+CORO_API int coro_close(int fd);
+
+/* Flag for coro_set_handler(): remove the handler after it fires once. */
+#define CORO_HANDLER_ONESHOT 0x1
+
+/*
+ * Run fn(fd, events, arg) in a new coroutine each time fd becomes ready as
+ * events asks (CORO_READABLE, CORO_WRITABLE or both), like Shrapnel's
+ * set_handler, on every platform.  The events passed to fn are those that
+ * fired (plus CORO_HANGUP/CORO_FDERROR).  If fd is ready already, fn runs
+ * once right away.  Edge-triggered: fn should consume what made the fd
+ * ready (read to EAGAIN), or it is not called again until new data comes.
+ * Replaces an earlier handler of fd.  A handler keeps the event loop
+ * running (it never reports EDEADLK while one is installed); coroutines
+ * may wait on fd too.  Does not block.  0, or -1 with errno EBADF, EINVAL
+ * (fn NULL, bad events or flags), ENOMEM, ENOSPC.  An event that finds no
+ * memory for its coroutine is reported on stderr and lost.
+ */
+CORO_API int coro_set_handler(int fd, int events,
+                              void (*fn)(int fd, int events, void *arg),
+                              void *arg, int flags);
+
+/* Remove fd's handler.  0, or -1 with errno ENOENT (none) or EBADF. */
+CORO_API int coro_clear_handler(int fd);
+
+/* The poller backend: "epoll" or "kqueue". */
+CORO_API const char *coro_poller_name(void);
 
 /* ---------------------------------------------------------------------
  * Running functions in parallel
@@ -455,6 +565,9 @@ CORO_API int coro_join_at(coro_t *co, int *status, int *err,
                           const coro_site_t *site);
 CORO_API int coro_in_parallel_at(coro_task_t *tasks, size_t n,
                                  const coro_site_t *site);
+CORO_API int coro_wait_fd_at(int fd, int events, const coro_site_t *site);
+CORO_API int coro_wait_readable_at(int fd, const coro_site_t *site);
+CORO_API int coro_wait_writable_at(int fd, const coro_site_t *site);
 
 #ifndef __cplusplus
 /* The caller's site as a compound literal: it lives as long as the block
@@ -465,6 +578,9 @@ CORO_API int coro_in_parallel_at(coro_task_t *tasks, size_t n,
 #define coro_sleep_until(d) coro_sleep_until_at((d), CORO_HERE)
 #define coro_join(co, st, er) coro_join_at((co), (st), (er), CORO_HERE)
 #define coro_in_parallel(t, n) coro_in_parallel_at((t), (n), CORO_HERE)
+#define coro_wait_fd(fd, ev) coro_wait_fd_at((fd), (ev), CORO_HERE)
+#define coro_wait_readable(fd) coro_wait_readable_at((fd), CORO_HERE)
+#define coro_wait_writable(fd) coro_wait_writable_at((fd), CORO_HERE)
 #endif
 
 #ifdef __cplusplus

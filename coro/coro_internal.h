@@ -22,6 +22,7 @@
 
 struct sched;
 struct coro__stacks;
+struct coro__io;
 
 #define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -267,6 +268,8 @@ struct sched {
     bool has_hooks;            /* any hook set: one test on the hot path */
     coro_exit_notifier_fn notifier; /* NULL = default */
     struct coro__stacks *stacks; /* stack.c state */
+    struct coro__io *io;       /* fd.c state: poller, fd records; NULL
+                                  until the first fd is used */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
@@ -370,7 +373,11 @@ long coro__sys_max_map_count(void);
 /* The stack pointer at a fault, from a signal handler's context (NULL
  * where unknown). */
 const char *coro__sys_fault_sp(const void *uctx);
-/* Sleep up to timeout ticks (the idle wait until a poller exists). */
-void coro__sys_idle(int64_t timeout_ticks);
+/* A cross-thread wake-up fd pair (the same fd twice for an eventfd):
+ * open, signal from any thread, drain on the loop's thread, close. */
+int coro__sys_wakeup_open(int *rfd, int *wfd);
+void coro__sys_wakeup_signal(int wfd);
+void coro__sys_wakeup_drain(int rfd);
+void coro__sys_wakeup_close(int rfd, int wfd);
 
 #endif /* CORO_CORO_INTERNAL_H */

@@ -9,6 +9,7 @@
  * decides that and times the slice that just ended.
  */
 #include "coro_internal.h"
+#include "io_internal.h"
 
 #include <limits.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #if CORO__ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -287,11 +289,13 @@ void coro__switch_out(struct sched *s)
     if (CORO__LIKELY(!s->exit_requested && s->chain < CHAIN_MAX &&
                      now < coro__timer_next(&s->timers)))
         to = run_pop(s);
+    /* A yield with nobody else to run counts too, or a coroutine that
+     * keeps yielding would keep the loop from ever polling the fds. */
+    s->chain++;
     if (to == from) {
-        from->state = CORO_RUNNING; /* a yield with nobody else to run */
+        from->state = CORO_RUNNING;
         return;
     }
-    s->chain++;
     do_switch(s, from, to, now);
 }
 
@@ -373,6 +377,12 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
     co->run_ticks = co->max_slice_ticks = 0;
     co->asan_fake_stack = NULL;
     set_name(co, opts->name);
+#if CORO__ASAN
+    /* A reused stack keeps the poisoned redzones of the frames its last
+     * coroutine never returned from (it ended inside a switch). */
+    __asan_unpoison_memory_region(co->stack.lo,
+                                  (size_t)(co->stack.hi - co->stack.lo));
+#endif
     coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
     registry_add(s, co);
     if (CORO__UNLIKELY(s->has_hooks) && s->hooks.spawn != NULL)
@@ -577,6 +587,7 @@ int coro_event_loop(void)
     s->running = true;
     coro__clock_start(); /* again after fork(): threads do not survive it */
     int64_t tps = tsc_ticks_per_sec();
+    bool polled = false; /* the poller was asked during this pass */
     int rc;
     for (;;) {
         int64_t now = coro__now(s);
@@ -591,25 +602,32 @@ int coro_event_loop(void)
             rc = s->exit_code;
             break;
         }
-        struct coro *co = run_pop(s);
-        if (co != NULL) {
-            coro__clock_busy(s, true);
-            do_switch(s, NULL, co, now);
-            continue;
+        if (s->run_head == NULL) {
+            coro__clock_busy(s, false);
+            if (s->live == 0 && !coro__io_has_handlers(s)) {
+                rc = s->exit_code;
+                break;
+            }
+            int64_t next = coro__timer_next(&s->timers);
+            if (next == CORO__NEVER && !coro__io_can_wake(s)) {
+                /* Everyone waits and nothing can wake anyone. */
+                errno = EDEADLK;
+                rc = -1;
+                break;
+            }
+            coro__io_poll(s, next == CORO__NEVER ? -1 : next - now);
+            polled = true;
+            continue; /* fire the timers the wait may have let come due */
         }
-        coro__clock_busy(s, false);
-        if (s->live == 0) {
-            rc = s->exit_code;
-            break;
-        }
-        int64_t next = coro__timer_next(&s->timers);
-        if (next == CORO__NEVER) {
-            /* Everyone waits and nothing can wake anyone. */
-            errno = EDEADLK;
-            rc = -1;
-            break;
-        }
-        coro__sys_idle(next - now);
+        /* Coroutines are runnable, yet the loop has control: a chain of
+         * direct switches hit its cap or a timer came due.  Look at the
+         * fds too (without blocking) so a busy program cannot starve
+         * I/O, unless this pass has just done so. */
+        if (!polled && coro__io_watching(s))
+            coro__io_poll(s, 0);
+        polled = false;
+        coro__clock_busy(s, true);
+        do_switch(s, NULL, run_pop(s), now);
     }
     coro__clock_busy(s, false);
     s->running = false;
@@ -642,6 +660,7 @@ int coro_fini(void)
         errno = EBUSY;
         return -1;
     }
+    coro__io_fini(s);
     coro__stack_fini(s);
     coro__sys_free(s->id_hash);
     coro__sys_free(s);
@@ -738,6 +757,7 @@ int coro_stats(coro_stats_t *out)
     out->switches = s->switches;
     out->loop_passes = s->passes;
     coro__stack_stats(s, out);
+    coro__io_stats(s, out);
     return 0;
 }
 

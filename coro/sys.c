@@ -8,8 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <time.h>
 #include <ucontext.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif
 
 /* Injected failures, per operation: fail the call when countdown hits 1. */
 static __thread struct {
@@ -110,15 +115,56 @@ long coro__sys_max_map_count(void)
     return n;
 }
 
-void coro__sys_idle(int64_t timeout_ticks)
+/* The wake-up fd: an eventfd on Linux (one fd, a counter), a pipe
+ * elsewhere.  Both ends are non-blocking and close-on-exec. */
+int coro__sys_wakeup_open(int *rfd, int *wfd)
 {
-    int64_t ns = tsc_ticks_to_nsec(timeout_ticks);
-    if (ns <= 0)
-        return;
-    struct timespec ts = {.tv_sec = ns / 1000000000,
-                          .tv_nsec = ns % 1000000000};
-    /* A signal may cut the sleep short; the loop re-checks its timers. */
-    nanosleep(&ts, NULL);
+#if defined(__linux__)
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    *rfd = *wfd = fd;
+    return 0;
+#else
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    *rfd = p[0];
+    *wfd = p[1];
+    return 0;
+#endif
+}
+
+void coro__sys_wakeup_signal(int wfd)
+{
+    /* EAGAIN means the counter or pipe is full: a wake-up is pending
+     * anyway.  Any thread may call this. */
+#if defined(__linux__)
+    uint64_t one = 1;
+    ssize_t n = write(wfd, &one, sizeof one);
+#else
+    char one = 1;
+    ssize_t n = write(wfd, &one, 1);
+#endif
+    (void)n;
+}
+
+void coro__sys_wakeup_drain(int rfd)
+{
+    char buf[64];
+    while (read(rfd, buf, sizeof buf) > 0)
+        ;
+}
+
+void coro__sys_wakeup_close(int rfd, int wfd)
+{
+    close(rfd);
+    if (wfd != rfd)
+        close(wfd);
 }
 
 const char *coro__sys_fault_sp(const void *uctx)

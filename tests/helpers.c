@@ -19,6 +19,8 @@ void sched_expect_empty(void)
     cr_expect_eq(st.coroutines, 0, "coroutines left: %zu", st.coroutines);
     cr_expect_eq(st.timers, 0, "timers left: %zu", st.timers);
     cr_expect_eq(st.stacks_in_use, 0, "stacks held: %zu", st.stacks_in_use);
+    cr_expect_eq(st.fds_watched, 0, "fds still watched: %zu", st.fds_watched);
+    cr_expect_eq(st.fd_waiters, 0, "fd waiters left: %zu", st.fd_waiters);
     cr_expect_eq(coro_fini(), 0, "coro_fini: %d", errno);
 }
 

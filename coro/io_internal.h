@@ -1,0 +1,132 @@
+/*
+ * The I/O core shared by fd.c, the socket, signal, process and offload
+ * files.  Never installed.
+ *
+ * fd.c keeps one record per fd number the program has waited on: whether
+ * it is registered with the poller, which directions are believed ready,
+ * and who waits for it.  Readiness is tracked, not asked for: the poller
+ * registers an fd once, edge-triggered, and each edge sets bits here that
+ * stay set until an operation on the fd sees EAGAIN or a short transfer.
+ * So an operation on a ready fd costs exactly its own system call, and an
+ * operation on an fd known to be drained waits for the next edge without
+ * trying a call doomed to EAGAIN.
+ */
+#ifndef CORO_IO_INTERNAL_H
+#define CORO_IO_INTERNAL_H
+
+#include "coro_internal.h"
+#include "poller_internal.h"
+
+/* Registration state of an fd record. */
+enum coro__fd_state {
+    CORO__FD_UNKNOWN = 0, /* not registered with the poller (yet) */
+    CORO__FD_POLLED,      /* registered, edges arrive */
+    CORO__FD_ALWAYS       /* cannot be polled (regular file): always ready */
+};
+
+/* Called in the loop for each event on an fd with an internal handler. */
+typedef void (*coro__fd_handler_fn)(struct sched *s, int fd, unsigned bits,
+                                    void *ud);
+
+/* One fd's record.  Records live in chunks that never move, so a pointer
+ * to one stays valid for the scheduler's life. */
+struct coro__fd {
+    uint8_t state;        /* enum coro__fd_state */
+    uint8_t ready;        /* CORO__EV_* bits believed ready: both on a new
+                             record (try the call first), set by edges,
+                             cleared by operations that saw EAGAIN */
+    bool internal;        /* the runtime's own fd (wake-up, signalfd): not
+                             counted as watched, never reset by reuse */
+    bool oneshot;         /* public handler: cleared after it fires once */
+    unsigned handler_events; /* public handler: CORO_READABLE... it wants */
+    struct coro__waitq waiters; /* coroutines in coro__fd_wait(), FIFO */
+    int64_t timeout_ticks[2]; /* default wait timeout for reads [0] and
+                                 writes [1], 0 = none (coro_fd_set_timeout) */
+    coro__fd_handler_fn on_ready; /* internal handler, or NULL */
+    void (*handler)(int fd, int events, void *arg); /* public handler */
+    void *handler_arg;    /* its argument (borrowed), or on_ready's ud */
+};
+
+/* The record of fd, created on first use (not registered yet).  NULL with
+ * errno EBADF (fd < 0) or ENOMEM. */
+struct coro__fd *coro__fd_get(struct sched *s, int fd);
+/* The record of fd if one exists, else NULL; never allocates. */
+struct coro__fd *coro__fd_find(struct sched *s, int fd);
+
+/*
+ * Wait until fd is ready for one of the CORO__EV_READ/WRITE bits in dir
+ * (a hang-up or error counts as ready), registering it on first use.
+ * Call it after an operation saw EAGAIN or a short transfer: it clears
+ * those bits and parks until the next edge.  The fd's default timeout
+ * for that direction applies.  what names the wait for coro_where().
+ * 0, or -1 with errno EBADF (bad fd, or it was closed while waiting),
+ * ETIMEDOUT, EPERM, ENOMEM, ENOSPC, or an interrupt's errno.
+ */
+int coro__fd_wait(int fd, unsigned dir, const char *what, const void *addr);
+
+/* Whether fd is believed ready for dir: false means an operation would
+ * see EAGAIN, so wait for an edge first. */
+static inline bool coro__fd_ready_for(const struct coro__fd *f, unsigned dir)
+{
+    return (f->ready & dir) != 0;
+}
+
+/* An operation on fd saw EAGAIN or moved fewer bytes than asked: the
+ * kernel buffer for dir is drained, wait for the next edge. */
+static inline void coro__fd_drained(struct coro__fd *f, unsigned dir)
+{
+    f->ready &= (uint8_t)~dir;
+}
+
+/* A new fd came from the kernel (socket, accept, pipe...): if its number
+ * was in use before and closed behind our back, wake whoever still waits
+ * on the old one with EBADF and start afresh.  Never fails. */
+void coro__fd_fresh(struct sched *s, int fd);
+
+/* Install an internal handler on fd (registered at once) and mark it
+ * internal.  0, or -1 with errno. */
+int coro__fd_set_internal(struct sched *s, int fd, coro__fd_handler_fn fn,
+                          void *ud);
+
+/*
+ * Keep the loop waiting: a coroutine parked on something only the world
+ * outside can end (a signal, a child, an offload job) counts as one hold,
+ * so the loop blocks in the poller instead of reporting EDEADLK.
+ */
+void coro__io_hold(struct sched *s, int delta);
+
+/* ------------------------------------------------------------------ */
+/* Cross-thread wake-ups (offload): post work to a loop from any thread. */
+
+struct coro__remote {
+    struct coro__remote *next;            /* owned by the queue */
+    void (*run)(struct coro__remote *r);  /* runs on the loop's thread */
+};
+
+/* Prepare s to receive remote posts (creates the wake-up fd); call on the
+ * loop's thread before handing s to another thread.  0, or -1 errno. */
+int coro__remote_enable(struct sched *s);
+/* From any thread: queue r to run on s's loop, and wake the loop.  Safe
+ * while s lives and coro__remote_enable() has succeeded. */
+void coro__remote_post(struct sched *s, struct coro__remote *r);
+
+/* ------------------------------------------------------------------ */
+/* The loop's side (sched.c).                                          */
+
+/* Poll for events for up to timeout_ticks (< 0: no limit) and wake their
+ * waiters.  Aborts if the poller fails in a way the loop cannot survive. */
+void coro__io_poll(struct sched *s, int64_t timeout_ticks);
+/* Whether anything outside the coroutines can still wake one: fd
+ * waiters, handlers, holds. */
+bool coro__io_can_wake(const struct sched *s);
+/* Whether fd handlers are installed: they keep the loop running even
+ * when no coroutine is left, as they spawn new ones. */
+bool coro__io_has_handlers(const struct sched *s);
+/* Whether polling without blocking could make anyone runnable. */
+bool coro__io_watching(const struct sched *s);
+/* Counters for coro_stats(). */
+void coro__io_stats(const struct sched *s, coro_stats_t *out);
+/* Free the poller, the records and the wake-up fd (coro_fini). */
+void coro__io_fini(struct sched *s);
+
+#endif /* CORO_IO_INTERNAL_H */
