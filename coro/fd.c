@@ -17,6 +17,7 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Records per chunk: a chunk is allocated when an fd number in its range
@@ -35,6 +36,9 @@ struct coro__io {
     size_t handlers;             /* public handlers installed */
     long holds;                  /* coro__io_hold() count */
     uint64_t events;             /* events reported by the poller */
+    size_t fd_limit;             /* fds at or above cannot exist (the
+                                    RLIMIT_NOFILE hard limit, re-read
+                                    when exceeded) */
     int wake_rfd, wake_wfd;      /* remote wake-up fds, -1 if none */
     _Atomic(struct coro__remote *) remote; /* posted, newest first */
 };
@@ -100,6 +104,20 @@ struct coro__fd *coro__fd_get(struct sched *s, int fd)
     struct coro__io *io = io_get(s);
     if (io == NULL)
         return NULL;
+    if ((size_t)fd >= io->fd_limit) {
+        /* No table for numbers that cannot be open (a bad fd must not
+         * make us allocate a huge table). */
+        struct rlimit rl;
+        size_t lim = (size_t)1 << 30;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+            rl.rlim_max != RLIM_INFINITY && rl.rlim_max < lim)
+            lim = (size_t)rl.rlim_max;
+        io->fd_limit = lim;
+        if ((size_t)fd >= lim) {
+            errno = EBADF;
+            return NULL;
+        }
+    }
     size_t c = (size_t)fd >> CHUNK_SHIFT;
     if (c >= io->nchunks) {
         size_t n = io->nchunks ? io->nchunks : 4;

@@ -281,6 +281,10 @@ static int bad_calls(void *arg)
     pair(sv);
     cr_expect_eq(coro_wait_fd(-1, CORO_READABLE), -1);
     cr_expect_eq(errno, EBADF);
+    cr_expect_eq(coro_wait_fd(1 << 30, CORO_READABLE), -1);
+    cr_expect_eq(errno, EBADF);
+    cr_expect_eq(coro_wait_fd(999999, CORO_READABLE), -1);
+    cr_expect_eq(errno, EBADF);
     cr_expect_eq(coro_wait_fd(sv[0], 0), -1);
     cr_expect_eq(errno, EINVAL);
     cr_expect_eq(coro_wait_fd(sv[0], CORO_HANGUP), -1);
