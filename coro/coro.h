@@ -490,8 +490,8 @@ CORO_API int coro_mutex_init(coro_mutex_t *m);
  * get the mutex in arrival order, each directly from the unlocker.
  * Returns 0, or -1 with errno EINVAL (m NULL), EPERM (outside a
  * coroutine), EOVERFLOW (the owner's count is at SIZE_MAX), ETIMEDOUT, or
- * an interrupt's errno.  A coroutine that ends holding a mutex leaves it
- * locked for good.
+ * an interrupt's errno.  The mutex does not notice its owner's end: a
+ * coroutine must unlock what it holds before it ends.
  */
 CORO_API int coro_mutex_lock(coro_mutex_t *m);
 

@@ -20,14 +20,14 @@
 #include <assert.h>
 
 struct chan {
-    void **buf;              /* ring of cap items, owned; NULL before init */
-    size_t cap;              /* slots, >= 1 once initialized */
-    size_t head;             /* index of the oldest item */
-    size_t len;              /* items in the ring */
-    size_t claimed;          /* items promised to woken receivers, <= len */
-    size_t reserved;         /* slots promised to woken senders,
-                                len + reserved <= cap */
-    bool closed;             /* coro_chan_close() was called */
+    void **buf;               /* ring of cap items, owned; NULL before init */
+    size_t cap;               /* slots, >= 1 once initialized */
+    size_t head;              /* index of the oldest item */
+    size_t len;               /* items in the ring */
+    size_t claimed;           /* items promised to woken receivers, <= len */
+    size_t reserved;          /* slots promised to woken senders,
+                                 len + reserved <= cap */
+    bool closed;              /* coro_chan_close() was called */
     struct coro__waitq sendq; /* coro_chan_send() calls, arrival order */
     struct coro__waitq recvq; /* coro_chan_recv() calls, arrival order */
 };

@@ -32,8 +32,7 @@ static struct cond *cond_of(coro_cond_t *c)
 
 /* Wake up to n waiters, in arrival order, with value or err.  Returns the
  * number woken. */
-static int cond_wake(struct cond *cv, int n, intptr_t value, bool unit,
-                     int err)
+static int cond_wake(struct cond *cv, int n, intptr_t value, bool unit, int err)
 {
     int woken = 0;
     struct coro__wait *w;
@@ -66,8 +65,7 @@ int coro_cond_init(coro_cond_t *c)
     return 0;
 }
 
-int coro_cond_wait_at(coro_cond_t *c, intptr_t *value,
-                      const coro_site_t *site)
+int coro_cond_wait_at(coro_cond_t *c, intptr_t *value, const coro_site_t *site)
 {
     if (c == NULL) {
         errno = EINVAL;

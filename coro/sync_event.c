@@ -55,8 +55,7 @@ int coro_event_set(coro_event_t *ev, void *value)
     return 0;
 }
 
-int coro_event_wait_at(coro_event_t *ev, void **value,
-                       const coro_site_t *site)
+int coro_event_wait_at(coro_event_t *ev, void **value, const coro_site_t *site)
 {
     if (ev == NULL) {
         errno = EINVAL;

@@ -38,8 +38,8 @@ static inline struct coro__wait *coro__sync_first(const struct coro__waitq *q)
 
 /* Hand w (wakeable, queued on q) what it waits for: dequeue it, which
  * records the hand-off for its cancel(), and wake it with value. */
-static inline void coro__sync_hand(struct coro__waitq *q,
-                                   struct coro__wait *w, intptr_t value)
+static inline void coro__sync_hand(struct coro__waitq *q, struct coro__wait *w,
+                                   intptr_t value)
 {
     coro__waitq_remove(q, w);
     coro__wake(w, value);
@@ -59,8 +59,8 @@ static inline int coro__sync_park(struct coro__waitq *q, struct coro__wait *w,
 
 /* Check at compile time that the real struct priv fits in the public
  * storage type pub, in size and alignment. */
-#define CORO__SYNC_CHECK(pub, priv)                                        \
-    _Static_assert(sizeof(pub) >= sizeof(priv), #priv " fits " #pub);      \
+#define CORO__SYNC_CHECK(pub, priv)                                            \
+    _Static_assert(sizeof(pub) >= sizeof(priv), #priv " fits " #pub);          \
     _Static_assert(_Alignof(pub) >= _Alignof(priv), #priv " aligns in " #pub)
 
 #endif /* CORO_SYNC_INTERNAL_H */

@@ -11,10 +11,10 @@
 #include <assert.h>
 
 struct mutex {
-    struct coro *owner;    /* holder, NULL when unlocked; the record, not
-                              the id, so a reused id cannot pass for it */
-    size_t count;          /* the owner's locks not yet unlocked; 0 iff
-                              owner is NULL */
+    struct coro *owner;         /* holder, NULL when unlocked; the record, not
+                                   the id, so a reused id cannot pass for it */
+    size_t count;               /* the owner's locks not yet unlocked; 0 iff
+                                   owner is NULL */
     struct coro__waitq waiters; /* coro_mutex_lock() calls, arrival order;
                                    never a wakeable one while unlocked */
 };

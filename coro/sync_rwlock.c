@@ -14,10 +14,10 @@
 #include <assert.h>
 
 struct rwlock {
-    struct coro *writer;        /* holder for writing, or NULL */
-    size_t readers;             /* read locks held; 0 while writer set */
-    struct coro__waitq rdq;     /* coro_rwlock_rdlock() calls */
-    struct coro__waitq wrq;     /* coro_rwlock_wrlock() calls */
+    struct coro *writer;    /* holder for writing, or NULL */
+    size_t readers;         /* read locks held; 0 while writer set */
+    struct coro__waitq rdq; /* coro_rwlock_rdlock() calls */
+    struct coro__waitq wrq; /* coro_rwlock_wrlock() calls */
 };
 CORO__SYNC_CHECK(coro_rwlock_t, struct rwlock);
 

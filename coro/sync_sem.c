@@ -145,8 +145,7 @@ struct isem {
                                    wakeable one's level is below value */
 };
 CORO__SYNC_CHECK(coro_isem_t, struct isem);
-_Static_assert(offsetof(struct isem, value) == 0,
-               "CORO_ISEM_INIT sets value");
+_Static_assert(offsetof(struct isem, value) == 0, "CORO_ISEM_INIT sets value");
 
 /* A coro_isem_wait() call. */
 struct isem_wait {

@@ -19,22 +19,16 @@
 
 TestSuite(mutex, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 10);
-TestSuite(sem, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
-TestSuite(isem, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
-TestSuite(cond, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
+TestSuite(sem, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
+TestSuite(isem, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
+TestSuite(cond, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
 TestSuite(rwlock, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 10);
-TestSuite(fifo, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
-TestSuite(chan, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
+TestSuite(fifo, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
+TestSuite(chan, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
 TestSuite(event, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 10);
-TestSuite(sync, .init = sched_setup, .fini = sched_expect_empty,
-          .timeout = 10);
+TestSuite(sync, .init = sched_setup, .fini = sched_expect_empty, .timeout = 10);
 
 /* ------------------------------------------------------------------ */
 /* Waiters: joinable coroutines that make one call and record it.     */
@@ -42,13 +36,13 @@ TestSuite(sync, .init = sched_setup, .fini = sched_expect_empty,
 static int finished; /* waiters that have returned so far */
 
 struct waiter {
-    int (*op)(struct waiter *w); /* the call under test */
-    void *obj;                   /* the primitive */
-    intptr_t arg;                /* units, level, item to send... */
-    int rc, err;                 /* what op returned, its errno if -1 */
-    intptr_t got;                /* what it received */
-    int order;                   /* 1 for the first waiter to return */
-    coro_t *co;                  /* its coroutine, until reaped */
+    int (*op)(struct waiter *w);    /* the call under test */
+    void *obj;                      /* the primitive */
+    intptr_t arg;                   /* units, level, item to send... */
+    int rc, err;                    /* what op returned, its errno if -1 */
+    intptr_t got;                   /* what it received */
+    int order;                      /* 1 for the first waiter to return */
+    coro_t *co;                     /* its coroutine, until reaped */
     int (*inner)(struct waiter *w); /* for timed_op: the call it times */
 };
 
@@ -92,10 +86,10 @@ struct contract {
     int (*wake)(void *obj);      /* lets exactly one waiter through */
     int (*final)(void *obj);     /* run by the driver last, or NULL */
     void *obj;
-    bool wake_first;             /* wake then interrupt; else reverse */
-    struct waiter a, b;          /* out: a is interrupted, b is not */
-    bool parked;                 /* out: both waited before the wake */
-    int final_rc;                /* out: what final() returned */
+    bool wake_first;    /* wake then interrupt; else reverse */
+    struct waiter a, b; /* out: a is interrupted, b is not */
+    bool parked;        /* out: both waited before the wake */
+    int final_rc;       /* out: what final() returned */
 };
 
 static int contract_run(void *p)
@@ -152,8 +146,8 @@ static int timeout_run(void *p)
     struct contract *c = p;
     if (c->setup != NULL && c->setup(c->obj) != 0)
         return -1;
-    c->a = (struct waiter){.op = timed_op, .inner = c->op, .obj = c->obj,
-                           .arg = 1};
+    c->a = (struct waiter){
+        .op = timed_op, .inner = c->op, .obj = c->obj, .arg = 1};
     start(&c->a);
     reap(&c->a); /* returns once its deadline has passed */
     c->final_rc = c->final != NULL ? c->final(c->obj) : 0;
@@ -293,16 +287,20 @@ static int mutex_free(void *m)
 Test(mutex, lock_fails_with_etimedout_under_a_deadline_and_changes_nothing)
 {
     coro_mutex_t m = CORO_MUTEX_INIT;
-    struct contract c = {.setup = mutex_lock_obj, .op = lock_op,
-                         .final = mutex_held_by_driver, .obj = &m};
+    struct contract c = {.setup = mutex_lock_obj,
+                         .op = lock_op,
+                         .final = mutex_held_by_driver,
+                         .obj = &m};
     timeout_check(&c);
 }
 
 Test(mutex, interrupt_then_unlock_gives_it_to_the_other_waiter)
 {
     coro_mutex_t m = CORO_MUTEX_INIT;
-    struct contract c = {.setup = mutex_lock_obj, .op = lock_op,
-                         .wake = mutex_unlock_obj, .final = mutex_free,
+    struct contract c = {.setup = mutex_lock_obj,
+                         .op = lock_op,
+                         .wake = mutex_unlock_obj,
+                         .final = mutex_free,
                          .obj = &m};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
@@ -311,9 +309,12 @@ Test(mutex, interrupt_then_unlock_gives_it_to_the_other_waiter)
 Test(mutex, unlock_then_interrupt_passes_it_on_to_the_other_waiter)
 {
     coro_mutex_t m = CORO_MUTEX_INIT;
-    struct contract c = {.setup = mutex_lock_obj, .op = lock_op,
-                         .wake = mutex_unlock_obj, .final = mutex_free,
-                         .obj = &m, .wake_first = true};
+    struct contract c = {.setup = mutex_lock_obj,
+                         .op = lock_op,
+                         .wake = mutex_unlock_obj,
+                         .final = mutex_free,
+                         .obj = &m,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
 }
@@ -369,9 +370,7 @@ static int where_lock(void *arg)
     coro_where(w.co, buf, sizeof buf);
     coro_mutex_unlock(m);
     reap(&w);
-    return strncmp(buf, "mutex at ", 9) == 0 && strstr(buf, "lock_op")
-               ? 0
-               : -1;
+    return strncmp(buf, "mutex at ", 9) == 0 && strstr(buf, "lock_op") ? 0 : -1;
 }
 
 Test(mutex, a_waiter_shows_where_it_waits)
@@ -399,8 +398,7 @@ static int release_one(void *s)
 /* Nothing left over, nothing lost: the count is back to 0. */
 static int sem_empty(void *s)
 {
-    return coro_sem_value(s) == 0 && coro_sem_try_acquire(s, 1) == -1 ? 0
-                                                                      : -1;
+    return coro_sem_value(s) == 0 && coro_sem_try_acquire(s, 1) == -1 ? 0 : -1;
 }
 
 static int acquire_one_op(struct waiter *w)
@@ -412,8 +410,10 @@ static int acquire_one_op(struct waiter *w)
 Test(sem, interrupt_then_release_gives_the_unit_to_the_other_waiter)
 {
     coro_sem_t s = CORO_SEM_INIT(0);
-    struct contract c = {.op = acquire_one_op, .wake = release_one,
-                         .final = sem_empty, .obj = &s};
+    struct contract c = {.op = acquire_one_op,
+                         .wake = release_one,
+                         .final = sem_empty,
+                         .obj = &s};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
 }
@@ -421,8 +421,11 @@ Test(sem, interrupt_then_release_gives_the_unit_to_the_other_waiter)
 Test(sem, release_then_interrupt_passes_the_unit_on_to_the_other_waiter)
 {
     coro_sem_t s = CORO_SEM_INIT(0);
-    struct contract c = {.op = acquire_one_op, .wake = release_one,
-                         .final = sem_empty, .obj = &s, .wake_first = true};
+    struct contract c = {.op = acquire_one_op,
+                         .wake = release_one,
+                         .final = sem_empty,
+                         .obj = &s,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
 }
@@ -430,8 +433,7 @@ Test(sem, release_then_interrupt_passes_the_unit_on_to_the_other_waiter)
 Test(sem, acquire_fails_with_etimedout_under_a_deadline_and_changes_nothing)
 {
     coro_sem_t s = CORO_SEM_INIT(0);
-    struct contract c = {.op = acquire_one_op, .final = sem_empty,
-                         .obj = &s};
+    struct contract c = {.op = acquire_one_op, .final = sem_empty, .obj = &s};
     timeout_check(&c);
 }
 
@@ -446,8 +448,7 @@ static int head_of_line(void *arg)
     coro_yield();
     coro_sem_release(s, 1);
     coro_yield();
-    bool held_back = coro_state(b.co) == CORO_WAITING &&
-                     coro_sem_value(s) == 1;
+    bool held_back = coro_state(b.co) == CORO_WAITING && coro_sem_value(s) == 1;
     bool no_barging = coro_sem_try_acquire(s, 1) == -1 && errno == EBUSY;
     coro_sem_release(s, 3); /* A takes 3, B takes 1 */
     reap(&a);
@@ -479,8 +480,7 @@ static int head_leaves(void *arg)
     coro_interrupt(a.co, ECANCELED);
     reap(&a);
     reap(&b);
-    return parked && a.err == ECANCELED && b.rc == 0 &&
-                   coro_sem_value(s) == 0
+    return parked && a.err == ECANCELED && b.rc == 0 && coro_sem_value(s) == 0
                ? 0
                : -1;
 }
@@ -536,16 +536,21 @@ static int isem_zero(void *s)
 Test(isem, interrupt_then_release_still_wakes_the_other_waiter)
 {
     coro_isem_t s = CORO_ISEM_INIT(1);
-    struct contract c = {.op = isem_wait_op, .wake = isem_release_one,
-                         .final = isem_zero, .obj = &s};
+    struct contract c = {.op = isem_wait_op,
+                         .wake = isem_release_one,
+                         .final = isem_zero,
+                         .obj = &s};
     contract_check(&c);
 }
 
 Test(isem, release_then_interrupt_still_wakes_the_other_waiter)
 {
     coro_isem_t s = CORO_ISEM_INIT(1);
-    struct contract c = {.op = isem_wait_op, .wake = isem_release_one,
-                         .final = isem_zero, .obj = &s, .wake_first = true};
+    struct contract c = {.op = isem_wait_op,
+                         .wake = isem_release_one,
+                         .final = isem_zero,
+                         .obj = &s,
+                         .wake_first = true};
     contract_check(&c);
 }
 
@@ -558,8 +563,10 @@ static int isem_release_back(void *s)
 Test(isem, wait_fails_with_etimedout_under_a_deadline)
 {
     coro_isem_t s = CORO_ISEM_INIT(0);
-    struct contract c = {.setup = isem_acquire_one, .op = isem_wait_op,
-                         .final = isem_release_back, .obj = &s};
+    struct contract c = {.setup = isem_acquire_one,
+                         .op = isem_wait_op,
+                         .final = isem_release_back,
+                         .obj = &s};
     timeout_check(&c);
 }
 
@@ -633,8 +640,8 @@ static int cond_idle(void *c)
 Test(cond, interrupt_then_wake_one_wakes_the_other_waiter_with_the_value)
 {
     coro_cond_t c = CORO_COND_INIT;
-    struct contract k = {.op = cond_op, .wake = cond_wake_42,
-                         .final = cond_idle, .obj = &c};
+    struct contract k = {
+        .op = cond_op, .wake = cond_wake_42, .final = cond_idle, .obj = &c};
     contract_check(&k);
     cr_assert_eq(k.b.got, 42);
 }
@@ -642,8 +649,11 @@ Test(cond, interrupt_then_wake_one_wakes_the_other_waiter_with_the_value)
 Test(cond, wake_one_then_interrupt_passes_the_value_to_the_other_waiter)
 {
     coro_cond_t c = CORO_COND_INIT;
-    struct contract k = {.op = cond_op, .wake = cond_wake_42,
-                         .final = cond_idle, .obj = &c, .wake_first = true};
+    struct contract k = {.op = cond_op,
+                         .wake = cond_wake_42,
+                         .final = cond_idle,
+                         .obj = &c,
+                         .wake_first = true};
     contract_check(&k);
     cr_assert_eq(k.b.got, 42);
 }
@@ -776,8 +786,10 @@ static int rw_held_by_driver(void *rw)
 Test(rwlock, interrupt_then_write_unlock_gives_it_to_the_other_writer)
 {
     coro_rwlock_t rw = CORO_RWLOCK_INIT;
-    struct contract c = {.setup = rw_wrlock_obj, .op = wrlock_op,
-                         .wake = rw_wrunlock_obj, .final = rw_free,
+    struct contract c = {.setup = rw_wrlock_obj,
+                         .op = wrlock_op,
+                         .wake = rw_wrunlock_obj,
+                         .final = rw_free,
                          .obj = &rw};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
@@ -786,9 +798,12 @@ Test(rwlock, interrupt_then_write_unlock_gives_it_to_the_other_writer)
 Test(rwlock, write_unlock_then_interrupt_passes_it_on_to_the_other_writer)
 {
     coro_rwlock_t rw = CORO_RWLOCK_INIT;
-    struct contract c = {.setup = rw_wrlock_obj, .op = wrlock_op,
-                         .wake = rw_wrunlock_obj, .final = rw_free,
-                         .obj = &rw, .wake_first = true};
+    struct contract c = {.setup = rw_wrlock_obj,
+                         .op = wrlock_op,
+                         .wake = rw_wrunlock_obj,
+                         .final = rw_free,
+                         .obj = &rw,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
 }
@@ -796,8 +811,10 @@ Test(rwlock, write_unlock_then_interrupt_passes_it_on_to_the_other_writer)
 Test(rwlock, interrupt_then_write_unlock_gives_it_to_the_other_reader)
 {
     coro_rwlock_t rw = CORO_RWLOCK_INIT;
-    struct contract c = {.setup = rw_wrlock_obj, .op = rdlock_op,
-                         .wake = rw_wrunlock_obj, .final = rw_free,
+    struct contract c = {.setup = rw_wrlock_obj,
+                         .op = rdlock_op,
+                         .wake = rw_wrunlock_obj,
+                         .final = rw_free,
                          .obj = &rw};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
@@ -806,9 +823,12 @@ Test(rwlock, interrupt_then_write_unlock_gives_it_to_the_other_reader)
 Test(rwlock, write_unlock_then_interrupt_leaves_it_to_the_other_reader)
 {
     coro_rwlock_t rw = CORO_RWLOCK_INIT;
-    struct contract c = {.setup = rw_wrlock_obj, .op = rdlock_op,
-                         .wake = rw_wrunlock_obj, .final = rw_free,
-                         .obj = &rw, .wake_first = true};
+    struct contract c = {.setup = rw_wrlock_obj,
+                         .op = rdlock_op,
+                         .wake = rw_wrunlock_obj,
+                         .final = rw_free,
+                         .obj = &rw,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 1);
 }
@@ -816,11 +836,15 @@ Test(rwlock, write_unlock_then_interrupt_leaves_it_to_the_other_reader)
 Test(rwlock, locks_fail_with_etimedout_under_a_deadline)
 {
     coro_rwlock_t rw = CORO_RWLOCK_INIT;
-    struct contract c = {.setup = rw_wrlock_obj, .op = rdlock_op,
-                         .final = rw_held_by_driver, .obj = &rw};
+    struct contract c = {.setup = rw_wrlock_obj,
+                         .op = rdlock_op,
+                         .final = rw_held_by_driver,
+                         .obj = &rw};
     timeout_check(&c);
-    struct contract d = {.setup = rw_wrlock_obj, .op = wrlock_op,
-                         .final = rw_held_by_driver, .obj = &rw};
+    struct contract d = {.setup = rw_wrlock_obj,
+                         .op = wrlock_op,
+                         .final = rw_held_by_driver,
+                         .obj = &rw};
     timeout_check(&d);
 }
 
@@ -833,8 +857,8 @@ static int writer_preferred(void *arg)
     struct waiter r2 = {.op = rdlock_op, .obj = rw};
     if (coro_rwlock_rdlock(rw) != 0)
         return -1;
-    bool shared = coro_rwlock_try_rdlock(rw) == 0 &&
-                  coro_rwlock_rdunlock(rw) == 0;
+    bool shared =
+        coro_rwlock_try_rdlock(rw) == 0 && coro_rwlock_rdunlock(rw) == 0;
     start(&w);
     coro_yield();
     bool reader_busy = coro_rwlock_try_rdlock(rw) == -1 && errno == EBUSY;
@@ -844,8 +868,8 @@ static int writer_preferred(void *arg)
     coro_rwlock_rdunlock(rw); /* hands to w */
     reap(&w);
     reap(&r2);
-    return shared && reader_busy && parked && w.order == 1 &&
-                   r2.order == 2 && rw_free(rw) == 0
+    return shared && reader_busy && parked && w.order == 1 && r2.order == 2 &&
+                   rw_free(rw) == 0
                ? 0
                : -1;
 }
@@ -935,8 +959,8 @@ static int fifo_empty(void *f)
 Test(fifo, interrupt_then_push_gives_the_item_to_the_other_waiter)
 {
     coro_fifo_t f = CORO_FIFO_INIT;
-    struct contract c = {.op = pop_op, .wake = push_7, .final = fifo_empty,
-                         .obj = &f};
+    struct contract c = {
+        .op = pop_op, .wake = push_7, .final = fifo_empty, .obj = &f};
     contract_check(&c);
     cr_assert_eq(c.b.got, 7);
 }
@@ -944,8 +968,11 @@ Test(fifo, interrupt_then_push_gives_the_item_to_the_other_waiter)
 Test(fifo, push_then_interrupt_passes_the_item_to_the_other_waiter)
 {
     coro_fifo_t f = CORO_FIFO_INIT;
-    struct contract c = {.op = pop_op, .wake = push_7, .final = fifo_empty,
-                         .obj = &f, .wake_first = true};
+    struct contract c = {.op = pop_op,
+                         .wake = push_7,
+                         .final = fifo_empty,
+                         .obj = &f,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 7);
 }
@@ -1164,23 +1191,27 @@ Test(chan, interrupt_then_send_gives_the_item_to_the_other_receiver)
 
 Test(chan, send_then_interrupt_passes_the_item_to_the_other_receiver)
 {
-    struct contract c = {.op = recv_op, .wake = send_7, .final = chan_empty,
-                         .wake_first = true};
+    struct contract c = {
+        .op = recv_op, .wake = send_7, .final = chan_empty, .wake_first = true};
     chan_contract(&c);
     cr_assert_eq(c.b.got, 7);
 }
 
 Test(chan, interrupt_then_recv_gives_the_slot_to_the_other_sender)
 {
-    struct contract c = {.setup = fill_with_100, .op = send_op,
-                         .wake = recv_100, .final = chan_holds_b};
+    struct contract c = {.setup = fill_with_100,
+                         .op = send_op,
+                         .wake = recv_100,
+                         .final = chan_holds_b};
     chan_contract(&c);
 }
 
 Test(chan, recv_then_interrupt_passes_the_slot_to_the_other_sender)
 {
-    struct contract c = {.setup = fill_with_100, .op = send_op,
-                         .wake = recv_100, .final = chan_holds_b,
+    struct contract c = {.setup = fill_with_100,
+                         .op = send_op,
+                         .wake = recv_100,
+                         .final = chan_holds_b,
                          .wake_first = true};
     chan_contract(&c);
 }
@@ -1191,8 +1222,8 @@ Test(chan, send_and_recv_fail_with_etimedout_under_a_deadline)
     cr_assert_eq(coro_chan_init(&ch, 1), 0);
     struct contract c = {.op = recv_op, .final = chan_empty, .obj = &ch};
     timeout_check(&c);
-    struct contract d = {.setup = fill_with_100, .op = send_op,
-                         .final = recv_100, .obj = &ch};
+    struct contract d = {
+        .setup = fill_with_100, .op = send_op, .final = recv_100, .obj = &ch};
     timeout_check(&d);
     cr_assert_eq(coro_chan_len(&ch), 0);
     cr_assert_eq(coro_chan_destroy(&ch), 0);
@@ -1338,8 +1369,8 @@ static int event_is_7(void *ev)
 Test(event, interrupt_then_set_wakes_the_other_waiter_with_the_value)
 {
     coro_event_t ev = CORO_EVENT_INIT;
-    struct contract c = {.op = event_op, .wake = set_7, .final = event_is_7,
-                         .obj = &ev};
+    struct contract c = {
+        .op = event_op, .wake = set_7, .final = event_is_7, .obj = &ev};
     contract_check(&c);
     cr_assert_eq(c.b.got, 7);
 }
@@ -1347,8 +1378,11 @@ Test(event, interrupt_then_set_wakes_the_other_waiter_with_the_value)
 Test(event, set_then_interrupt_still_wakes_the_other_waiter_with_the_value)
 {
     coro_event_t ev = CORO_EVENT_INIT;
-    struct contract c = {.op = event_op, .wake = set_7, .final = event_is_7,
-                         .obj = &ev, .wake_first = true};
+    struct contract c = {.op = event_op,
+                         .wake = set_7,
+                         .final = event_is_7,
+                         .obj = &ev,
+                         .wake_first = true};
     contract_check(&c);
     cr_assert_eq(c.b.got, 7);
 }
@@ -1434,9 +1468,8 @@ static int trampoline(void *tasks)
 Test(sync, tornado_get_blocks_until_a_post_hands_it_data)
 {
     char *got = NULL, *reply = NULL;
-    coro_task_t t[] = {{.fn = get, .arg = &got},
-                       {.fn = post, .arg = &reply},
-                       {.fn = put}};
+    coro_task_t t[] = {
+        {.fn = get, .arg = &got}, {.fn = post, .arg = &reply}, {.fn = put}};
     cr_assert_eq(run_in_coro(trampoline, t), 0);
     cr_assert_str_eq(got, "ping");
     cr_assert_str_eq(reply, "pong");
