@@ -554,6 +554,354 @@ CORO_API int coro_local_set(coro_key_t key, void *value, void **old);
 CORO_API size_t coro_local_depth(coro_key_t key);
 
 /* ---------------------------------------------------------------------
+ * Synchronisation: mutex, semaphore, inverted semaphore, condition
+ * variable, read-write lock, fifo, bounded channel, one-shot event.
+ *
+ * They coordinate the coroutines of one thread.  Each object is storage
+ * the caller owns (static, global, on a stack or in a struct) and must
+ * not be copied or moved while in use.  Storage filled by the matching
+ * static initializer (CORO_MUTEX_INIT...) or _init() function is ready;
+ * the fifo and the channel own memory until their _destroy().
+ *
+ * Rules common to all of them:
+ * - Fair: waiters are served in the order they arrived.  What a waker
+ *   hands out (ownership, units, an item, a free slot, a value) goes
+ *   straight to the first waiter, which holds it before it runs again,
+ *   so a later arrival never barges past it.
+ * - Every blocking call below blocks only while it must, but always
+ *   acts as a blocking call: it fails with EPERM outside a coroutine and
+ *   at once with a pending interrupt's errno or with ETIMEDOUT once a
+ *   coro_with_timeout() deadline has passed, even when it would not have
+ *   to wait; while it waits, it fails with ETIMEDOUT when such a deadline
+ *   comes and with the errno given to coro_interrupt().
+ * - Interrupted after being handed something (a waker chose it, and the
+ *   interrupt came before it ran): the interrupt wins, the call fails
+ *   with the interrupt's errno, and what it was handed passes to the
+ *   next waiter, or back to the object.  Nothing is lost, and the other
+ *   waiters see the object as if the interrupted one had never waited.
+ * - A NULL object, or an argument out of range, fails with EINVAL.  A
+ *   try-variant that would have to wait fails with EBUSY.  A failed call
+ *   has changed nothing.  Waiting allocates nothing.
+ */
+
+/* A mutex, recursive.  Initialize with CORO_MUTEX_INIT or
+ * coro_mutex_init(). */
+typedef struct coro_mutex {
+    uintptr_t opaque_[4]; /* private */
+} coro_mutex_t;
+#define CORO_MUTEX_INIT {{0}}
+
+/* Make *m an unlocked mutex.  0, or -1 with errno EINVAL (m NULL). */
+CORO_API int coro_mutex_init(coro_mutex_t *m);
+
+/*
+ * Lock m.  Blocks while another coroutine holds it.  The owner may lock it
+ * again: it then holds it until it has unlocked it as many times.  Waiters
+ * get the mutex in arrival order, each directly from the unlocker.
+ * Returns 0, or -1 with errno EINVAL (m NULL), EPERM (outside a
+ * coroutine), EOVERFLOW (the owner's count is at SIZE_MAX), ETIMEDOUT, or
+ * an interrupt's errno.  The mutex does not notice its owner's end: a
+ * coroutine must unlock what it holds before it ends.
+ */
+CORO_API int coro_mutex_lock(coro_mutex_t *m);
+
+/* Lock m if that needs no wait: 0, or -1 with errno EBUSY (another
+ * coroutine holds it), EINVAL, EPERM (outside a coroutine), EOVERFLOW. */
+CORO_API int coro_mutex_trylock(coro_mutex_t *m);
+
+/* Undo one lock of m by its owner; the last one hands m to the first
+ * waiter, if any.  0, or -1 with errno EINVAL (m NULL), EPERM (the caller
+ * does not hold m, or is not a coroutine). */
+CORO_API int coro_mutex_unlock(coro_mutex_t *m);
+
+/* Whether any coroutine holds m (false for NULL). */
+CORO_API bool coro_mutex_locked(const coro_mutex_t *m);
+
+/* A counting semaphore.  CORO_SEM_INIT(n) or coro_sem_init() with n units
+ * available. */
+typedef struct coro_sem {
+    uintptr_t opaque_[3]; /* private */
+} coro_sem_t;
+#define CORO_SEM_INIT(n) {{(uintptr_t)(n)}}
+
+/* Make *s a semaphore with n units.  0, or -1 with errno EINVAL. */
+CORO_API int coro_sem_init(coro_sem_t *s, size_t n);
+
+/*
+ * Take n units (n >= 1).  Blocks while fewer than n are available or
+ * another coroutine waits ahead: strictly first come, first served, so a
+ * large request at the head holds back smaller ones behind it.  Returns
+ * 0, or -1 with errno EINVAL (s NULL, n 0), EPERM, ETIMEDOUT, or an
+ * interrupt's errno.
+ */
+CORO_API int coro_sem_acquire(coro_sem_t *s, size_t n);
+
+/* Take n units if that needs no wait: 0, or -1 with errno EBUSY (too few
+ * units, or someone waits), EINVAL (s NULL, n 0).  Works anywhere. */
+CORO_API int coro_sem_try_acquire(coro_sem_t *s, size_t n);
+
+/* Give n units back (n may be 0) and hand them to the waiters they
+ * satisfy, first come first served.  Does not block; works anywhere.
+ * 0, or -1 with errno EINVAL (s NULL), EOVERFLOW (the count would pass
+ * SIZE_MAX). */
+CORO_API int coro_sem_release(coro_sem_t *s, size_t n);
+
+/* Units available now (0 for NULL). */
+CORO_API size_t coro_sem_value(const coro_sem_t *s);
+
+/* An inverted semaphore: a count that coroutines wait to see fall (to 0,
+ * or to a level), e.g. outstanding jobs.  CORO_ISEM_INIT(n) or
+ * coro_isem_init(). */
+typedef struct coro_isem {
+    uintptr_t opaque_[3]; /* private */
+} coro_isem_t;
+#define CORO_ISEM_INIT(n) {{(uintptr_t)(n)}}
+
+/* Make *s an inverted semaphore with count n.  0, or -1 with errno
+ * EINVAL. */
+CORO_API int coro_isem_init(coro_isem_t *s, size_t n);
+
+/* Add n to the count.  Never blocks; works anywhere.  0, or -1 with errno
+ * EINVAL (s NULL), EOVERFLOW (the count would pass SIZE_MAX). */
+CORO_API int coro_isem_acquire(coro_isem_t *s, size_t n);
+
+/* Subtract n from the count and wake every waiter whose level it now
+ * reaches.  Never blocks; works anywhere.  0, or -1 with errno EINVAL (s
+ * NULL, or n larger than the count). */
+CORO_API int coro_isem_release(coro_isem_t *s, size_t n);
+
+/*
+ * Wait until the count is at most level (0 for Shrapnel's
+ * block_till_zero).  Blocks while it is above; returns at once when it is
+ * not.  A waiter woken by a release returns 0 even if the count has risen
+ * again before it runs.  Returns 0, or -1 with errno EINVAL (s NULL),
+ * EPERM, ETIMEDOUT, or an interrupt's errno.
+ */
+CORO_API int coro_isem_wait(coro_isem_t *s, size_t level);
+
+/* The count now (0 for NULL). */
+CORO_API size_t coro_isem_value(const coro_isem_t *s);
+
+/* A condition variable without a mutex: coroutines switch only in
+ * blocking calls, so a test followed by coro_cond_wait() cannot miss a
+ * wake-up.  CORO_COND_INIT or coro_cond_init(). */
+typedef struct coro_cond {
+    uintptr_t opaque_[2]; /* private */
+} coro_cond_t;
+#define CORO_COND_INIT {{0}}
+
+/* Make *c a condition variable nobody waits on.  0, or -1 with errno
+ * EINVAL. */
+CORO_API int coro_cond_init(coro_cond_t *c);
+
+/*
+ * Wait until a wake call chooses the caller; *value (if value is not NULL)
+ * receives the value passed to it.  Blocks.  Returns 0, or -1 with errno
+ * EINVAL (c NULL), EPERM, ETIMEDOUT, an interrupt's errno, or the err of
+ * coro_cond_interrupt_all().  A waiter that wake_one or wake_n chose and
+ * that is interrupted before it runs passes that wake-up and its value to
+ * the next waiter, if any.
+ */
+CORO_API int coro_cond_wait(coro_cond_t *c, intptr_t *value);
+
+/* Wake the first waiter with value.  Returns 1, 0 when nobody waits, or
+ * -1 with errno EINVAL (c NULL).  Never blocks; works anywhere. */
+CORO_API int coro_cond_wake_one(coro_cond_t *c, intptr_t value);
+
+/* Wake up to n (>= 0) waiters in arrival order with value.  Returns the
+ * number woken, or -1 with errno EINVAL (c NULL, n < 0). */
+CORO_API int coro_cond_wake_n(coro_cond_t *c, int n, intptr_t value);
+
+/* Wake every waiter with value.  A waiter so woken that is interrupted
+ * before it runs passes nothing on: every waiter of that moment was woken.
+ * Returns the number woken, or -1 with errno EINVAL (c NULL). */
+CORO_API int coro_cond_wake_all(coro_cond_t *c, intptr_t value);
+
+/* Make every waiter's coro_cond_wait() fail with err (> 0), like
+ * Shrapnel's raise_all.  Returns the number woken, or -1 with errno EINVAL
+ * (c NULL, err <= 0). */
+CORO_API int coro_cond_interrupt_all(coro_cond_t *c, int err);
+
+/*
+ * A read-write lock that prefers writers: a reader waits while a writer
+ * holds the lock or waits for it; a writer waits while anyone holds it.
+ * Unlocking hands the lock on directly: a writer's unlock to the first
+ * waiting writer, else to every waiting reader at once; the last reader's
+ * unlock to the first waiting writer.  Not recursive: a reader that read
+ * locks again while a writer waits deadlocks.  CORO_RWLOCK_INIT or
+ * coro_rwlock_init().
+ */
+typedef struct coro_rwlock {
+    uintptr_t opaque_[6]; /* private */
+} coro_rwlock_t;
+#define CORO_RWLOCK_INIT {{0}}
+
+/* Make *rw an unlocked lock.  0, or -1 with errno EINVAL. */
+CORO_API int coro_rwlock_init(coro_rwlock_t *rw);
+
+/* Lock rw for reading, shared with other readers.  Blocks.  Returns 0, or
+ * -1 with errno EINVAL (rw NULL), EDEADLK (the caller holds it for
+ * writing), EPERM, ETIMEDOUT, or an interrupt's errno. */
+CORO_API int coro_rwlock_rdlock(coro_rwlock_t *rw);
+
+/* Lock rw for writing, alone.  Blocks.  Returns 0, or -1 with errno
+ * EINVAL, EDEADLK (the caller holds it for writing), EPERM, ETIMEDOUT, or
+ * an interrupt's errno. */
+CORO_API int coro_rwlock_wrlock(coro_rwlock_t *rw);
+
+/* As coro_rwlock_rdlock() and coro_rwlock_wrlock(), without waiting:
+ * -1 with errno EBUSY where those would wait; also EINVAL, EDEADLK, and
+ * EPERM outside a coroutine. */
+CORO_API int coro_rwlock_try_rdlock(coro_rwlock_t *rw);
+CORO_API int coro_rwlock_try_wrlock(coro_rwlock_t *rw);
+
+/* Drop a read lock.  0, or -1 with errno EINVAL (rw NULL), EPERM (nobody
+ * holds it for reading).  Which coroutines read is not recorded: the
+ * caller must be one of them. */
+CORO_API int coro_rwlock_rdunlock(coro_rwlock_t *rw);
+
+/* Drop the caller's write lock.  0, or -1 with errno EINVAL (rw NULL),
+ * EPERM (the caller does not hold it for writing). */
+CORO_API int coro_rwlock_wrunlock(coro_rwlock_t *rw);
+
+/*
+ * An unbounded FIFO queue of pointers (Shrapnel's fifo).  Each item pushed
+ * costs one small allocation, freed when it is popped; the items
+ * themselves are borrowed.  CORO_FIFO_INIT or coro_fifo_init();
+ * coro_fifo_destroy() frees what is left.
+ */
+typedef struct coro_fifo {
+    uintptr_t opaque_[5]; /* private */
+} coro_fifo_t;
+#define CORO_FIFO_INIT {{0}}
+
+/* Make *f an empty fifo.  0, or -1 with errno EINVAL. */
+CORO_API int coro_fifo_init(coro_fifo_t *f);
+
+/* Drop every item left (without touching what they point to) and free
+ * the fifo's memory; *f is then empty and usable.  0, or -1 with errno
+ * EINVAL (f NULL), EBUSY (coroutines wait on it). */
+CORO_API int coro_fifo_destroy(coro_fifo_t *f);
+
+/* Append item (NULL too) at the tail, or hand it to the first waiter.
+ * Never blocks; works anywhere.  0, or -1 with errno EINVAL (f NULL),
+ * ENOMEM. */
+CORO_API int coro_fifo_push(coro_fifo_t *f, void *item);
+
+/* As coro_fifo_push(), at the head: item is the next one popped. */
+CORO_API int coro_fifo_push_front(coro_fifo_t *f, void *item);
+
+/* Take the item at the head into *item (if item is not NULL).  Blocks
+ * while the fifo is empty.  Returns 0, or -1 with errno EINVAL (f NULL),
+ * EPERM, ETIMEDOUT, or an interrupt's errno. */
+CORO_API int coro_fifo_pop(coro_fifo_t *f, void **item);
+
+/* Wait as coro_fifo_pop(), then take every item, up to max, into
+ * items[0..].  Returns the number taken (>= 1), or -1 with the errors of
+ * coro_fifo_pop() (EINVAL also for items NULL or max 0). */
+CORO_API int coro_fifo_pop_all(coro_fifo_t *f, void **items, int max);
+
+/* Take the head item if there is one: 0, or -1 with errno EBUSY (empty),
+ * EINVAL (f NULL).  Works anywhere. */
+CORO_API int coro_fifo_try_pop(coro_fifo_t *f, void **item);
+
+/* Number of items queued (0 for NULL). */
+CORO_API size_t coro_fifo_len(const coro_fifo_t *f);
+
+/*
+ * A bounded channel of pointers: coro_chan_send() waits while it holds
+ * capacity items, coro_chan_recv() while it is empty.  It owns a buffer
+ * from coro_chan_init() until coro_chan_destroy(); there is no static
+ * initializer.  Closing it ends the stream: senders fail with EPIPE,
+ * receivers take what is left, then fail with EPIPE.
+ */
+typedef struct coro_chan {
+    uintptr_t opaque_[12]; /* private */
+} coro_chan_t;
+
+/* Make *ch an open, empty channel for capacity (>= 1) items.  0, or -1
+ * with errno EINVAL (ch NULL, capacity 0), ENOMEM. */
+CORO_API int coro_chan_init(coro_chan_t *ch, size_t capacity);
+
+/* Free the buffer; items left are dropped.  0, or -1 with errno EINVAL
+ * (ch NULL), EBUSY (coroutines wait on it). */
+CORO_API int coro_chan_destroy(coro_chan_t *ch);
+
+/*
+ * Put item (NULL too) in the channel.  Blocks while it is full or earlier
+ * senders wait.  Returns 0, or -1 with errno EINVAL (ch NULL), EPIPE (the
+ * channel is closed, or was closed before the waiting sender ran again:
+ * its item was not sent), EPERM, ETIMEDOUT, or an interrupt's errno.
+ */
+CORO_API int coro_chan_send(coro_chan_t *ch, void *item);
+
+/* Take the oldest item into *item (if item is not NULL).  Blocks while the
+ * channel is empty and open.  Returns 0, or -1 with errno EINVAL (ch
+ * NULL), EPIPE (closed and nothing left), EPERM, ETIMEDOUT, or an
+ * interrupt's errno. */
+CORO_API int coro_chan_recv(coro_chan_t *ch, void **item);
+
+/* As coro_chan_send() and coro_chan_recv(), without waiting: -1 with errno
+ * EBUSY where those would wait.  Work anywhere. */
+CORO_API int coro_chan_try_send(coro_chan_t *ch, void *item);
+CORO_API int coro_chan_try_recv(coro_chan_t *ch, void **item);
+
+/* Close ch and wake every waiter (see above).  0, or -1 with errno EINVAL
+ * (ch NULL), EALREADY (already closed). */
+CORO_API int coro_chan_close(coro_chan_t *ch);
+
+/* Number of items in ch (0 for NULL). */
+CORO_API size_t coro_chan_len(const coro_chan_t *ch);
+
+/* A one-shot event that carries a value: a future.  It is set once; every
+ * waiter, before or after, gets the value.  CORO_EVENT_INIT or
+ * coro_event_init(). */
+typedef struct coro_event {
+    uintptr_t opaque_[4]; /* private */
+} coro_event_t;
+#define CORO_EVENT_INIT {{0}}
+
+/* Make *ev an event that is not set.  0, or -1 with errno EINVAL. */
+CORO_API int coro_event_init(coro_event_t *ev);
+
+/* Set ev to value (borrowed) and wake every waiter.  Never blocks; works
+ * anywhere.  0, or -1 with errno EINVAL (ev NULL), EALREADY (already set:
+ * the first value stays). */
+CORO_API int coro_event_set(coro_event_t *ev, void *value);
+
+/* Wait until ev is set; *value (if value is not NULL) receives its value.
+ * Blocks while it is not set.  Returns 0, or -1 with errno EINVAL (ev
+ * NULL), EPERM, ETIMEDOUT, or an interrupt's errno. */
+CORO_API int coro_event_wait(coro_event_t *ev, void **value);
+
+/* Whether ev is set (false for NULL); if so and value is not NULL, *value
+ * receives its value. */
+CORO_API bool coro_event_is_set(const coro_event_t *ev, void **value);
+
+/* The wait-site forms of the blocking calls above (see "Wait sites"). */
+CORO_API int coro_mutex_lock_at(coro_mutex_t *m, const coro_site_t *site);
+CORO_API int coro_sem_acquire_at(coro_sem_t *s, size_t n,
+                                 const coro_site_t *site);
+CORO_API int coro_isem_wait_at(coro_isem_t *s, size_t level,
+                               const coro_site_t *site);
+CORO_API int coro_cond_wait_at(coro_cond_t *c, intptr_t *value,
+                               const coro_site_t *site);
+CORO_API int coro_rwlock_rdlock_at(coro_rwlock_t *rw,
+                                   const coro_site_t *site);
+CORO_API int coro_rwlock_wrlock_at(coro_rwlock_t *rw,
+                                   const coro_site_t *site);
+CORO_API int coro_fifo_pop_at(coro_fifo_t *f, void **item,
+                              const coro_site_t *site);
+CORO_API int coro_fifo_pop_all_at(coro_fifo_t *f, void **items, int max,
+                                  const coro_site_t *site);
+CORO_API int coro_chan_send_at(coro_chan_t *ch, void *item,
+                               const coro_site_t *site);
+CORO_API int coro_chan_recv_at(coro_chan_t *ch, void **item,
+                               const coro_site_t *site);
+CORO_API int coro_event_wait_at(coro_event_t *ev, void **value,
+                                const coro_site_t *site);
+
+/* ---------------------------------------------------------------------
  * Wait sites.  In C, the blocking calls above are also macros that record
  * the caller's file, line and function for coro_where(); (coro_sleep)(x)
  * calls the plain function, which records only its return address.
@@ -581,6 +929,18 @@ CORO_API int coro_wait_writable_at(int fd, const coro_site_t *site);
 #define coro_wait_fd(fd, ev) coro_wait_fd_at((fd), (ev), CORO_HERE)
 #define coro_wait_readable(fd) coro_wait_readable_at((fd), CORO_HERE)
 #define coro_wait_writable(fd) coro_wait_writable_at((fd), CORO_HERE)
+#define coro_mutex_lock(m) coro_mutex_lock_at((m), CORO_HERE)
+#define coro_sem_acquire(s, n) coro_sem_acquire_at((s), (n), CORO_HERE)
+#define coro_isem_wait(s, l) coro_isem_wait_at((s), (l), CORO_HERE)
+#define coro_cond_wait(c, v) coro_cond_wait_at((c), (v), CORO_HERE)
+#define coro_rwlock_rdlock(rw) coro_rwlock_rdlock_at((rw), CORO_HERE)
+#define coro_rwlock_wrlock(rw) coro_rwlock_wrlock_at((rw), CORO_HERE)
+#define coro_fifo_pop(f, it) coro_fifo_pop_at((f), (it), CORO_HERE)
+#define coro_fifo_pop_all(f, its, max)                                     \
+    coro_fifo_pop_all_at((f), (its), (max), CORO_HERE)
+#define coro_chan_send(ch, it) coro_chan_send_at((ch), (it), CORO_HERE)
+#define coro_chan_recv(ch, it) coro_chan_recv_at((ch), (it), CORO_HERE)
+#define coro_event_wait(ev, v) coro_event_wait_at((ev), (v), CORO_HERE)
 #endif
 
 #ifdef __cplusplus
