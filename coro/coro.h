@@ -159,6 +159,8 @@ typedef struct coro_info {
     int64_t max_slice_ticks;     /* longest single run slice, in ticks */
     size_t stack_size;           /* usable stack, bytes */
     bool stack_guarded;          /* guard page (true) or canary (false) */
+    int max_selfish_acts;        /* see coro_set_max_selfish_acts() */
+    uint64_t selfish_yields;     /* yields forced by selfishness */
 } coro_info_t;
 
 /* Fill *out for co.  0, or -1 with errno EINVAL. */
@@ -350,6 +352,35 @@ typedef struct coro_task {
  * with n > 0, or a task without fn), ENOMEM, EPERM.  On ENOMEM no task ran.
  */
 CORO_API int coro_in_parallel(coro_task_t *tasks, size_t n);
+
+/* ---------------------------------------------------------------------
+ * Selfishness: fairness between coroutines whose calls need not block.
+ *
+ * A call that could block (a socket read, write or accept) but succeeds
+ * at once is a "selfish act": the coroutine keeps the CPU.  After
+ * max_selfish_acts of them in a row, the call yields to the back of the
+ * run queue before it returns, so a busy connection cannot starve the
+ * others.  A call that has to wait refills the count.
+ */
+
+/*
+ * Set max_selfish_acts for coroutines this thread's scheduler creates from
+ * now on (1..32768; default 4).  Existing coroutines keep theirs.  Does
+ * not block.  Returns the previous default, or -1 with errno EINVAL (n out
+ * of range) or ENOMEM (the scheduler could not be created).
+ */
+CORO_API int coro_set_selfishness(int n);
+
+/* The default max_selfish_acts of new coroutines (4 until set). */
+CORO_API int coro_selfishness(void);
+
+/*
+ * Set co's max_selfish_acts (1..32768) and refill its count, so its next
+ * n acts are free.  Does not block.  Returns the previous value, or -1
+ * with errno EINVAL (co invalid, or n out of range) or ESRCH (co ended).
+ * coro_info() reports the value and the yields it forced.
+ */
+CORO_API int coro_set_max_selfish_acts(coro_t *co, int n);
 
 /* ---------------------------------------------------------------------
  * Diagnostics

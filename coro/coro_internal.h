@@ -232,6 +232,10 @@ struct coro {
     uint64_t switches;        /* switch-ins */
     int64_t run_ticks;        /* total ticks run */
     int64_t max_slice_ticks;  /* longest slice */
+    int selfish_acts;         /* non-blocking successes left before a
+                                 forced yield, 1..max_selfish_acts */
+    int max_selfish_acts;     /* refill value, 1..CORO__SELFISH_MAX */
+    uint64_t selfish_yields;  /* yields forced by coro__selfish_act() */
     struct coro__stack stack; /* the stack this record sits on */
     void *asan_fake_stack;    /* ASan fake stack saved while switched out */
     char name[CORO_NAME_MAX + 1];
@@ -266,6 +270,7 @@ struct sched {
     coro_hooks_t hooks;        /* profiler/tracer hooks */
     bool has_hooks;            /* any hook set: one test on the hot path */
     coro_exit_notifier_fn notifier; /* NULL = default */
+    int default_selfish;       /* max_selfish_acts of new coroutines */
     struct coro__stacks *stacks; /* stack.c state */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
@@ -301,6 +306,36 @@ void coro__make_runnable(struct sched *s, struct coro *co);
 void coro__switch_out(struct sched *s);
 /* Free a coroutine that never ran (in_parallel's ENOMEM path). */
 void coro__discard(struct sched *s, struct coro *co);
+/* ------------------------------------------------------------------ */
+/* Selfishness (selfish.c): fairness for calls that need not block.    */
+
+#define CORO__SELFISH_DEFAULT 4   /* Shrapnel's default */
+#define CORO__SELFISH_MAX 32768   /* Shrapnel's upper bound */
+
+/*
+ * Count one selfish act of co: an operation (a socket call) that could
+ * have blocked and succeeded at once.  Returns true when co has made
+ * max_selfish_acts of them since it last gave up the CPU: the caller must
+ * then yield to the back of the run queue (coro_yield_at()) before it
+ * returns, so one busy connection cannot starve the others.  The counter
+ * is refilled and co->selfish_yields counted then.
+ */
+static inline bool coro__selfish_act(struct coro *co)
+{
+    if (CORO__LIKELY(--co->selfish_acts > 0))
+        return false;
+    co->selfish_acts = co->max_selfish_acts;
+    co->selfish_yields++;
+    return true;
+}
+
+/* The operation blocked on its own (it had to wait for readiness): co gave
+ * up the CPU anyway, so its next max_selfish_acts acts are free again. */
+static inline void coro__selfish_reset(struct coro *co)
+{
+    co->selfish_acts = co->max_selfish_acts;
+}
+
 /* Refresh and return s->now. */
 static inline int64_t coro__now(struct sched *s)
 {

@@ -191,6 +191,8 @@ int coro_info(const coro_t *c, coro_info_t *out)
     out->switches = co->switches;
     out->run_ticks = co->run_ticks;
     out->max_slice_ticks = co->max_slice_ticks;
+    out->max_selfish_acts = co->max_selfish_acts;
+    out->selfish_yields = co->selfish_yields;
     out->stack_size = (size_t)(co->stack.hi - co->stack.lo);
     out->stack_guarded = co->stack.guarded;
     return 0;

@@ -70,6 +70,7 @@ struct sched *coro__sched(void)
     s->next_id = 1;
     s->default_stack = DEFAULT_STACK;
     s->now = s->last_resync = tsc__read();
+    s->default_selfish = CORO__SELFISH_DEFAULT;
     loop_stack_bounds(s);
     coro__clock_start();
     coro__tls_sched = s;
@@ -371,6 +372,8 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
     co->locals = NULL;
     co->switches = 0;
     co->run_ticks = co->max_slice_ticks = 0;
+    co->selfish_acts = co->max_selfish_acts = s->default_selfish;
+    co->selfish_yields = 0;
     co->asan_fake_stack = NULL;
     set_name(co, opts->name);
     coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
