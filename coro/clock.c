@@ -17,6 +17,9 @@
  * and the scheduler bounds those chains, so nothing depends on the thread
  * for correctness: without it (it could not start, or fork() left it
  * behind) timing is merely coarser.
+ *
+ * The same thread is the latency watchdog (latency.c): at each tick it
+ * looks for slices running past their threshold.
  */
 #include "coro_internal.h"
 
@@ -67,6 +70,7 @@ static void *ticker(void *arg)
     for (;;) {
         int64_t now = tsc__read();
         atomic_store_explicit(&coro__coarse_ticks, now, memory_order_relaxed);
+        coro__watchdog_tick(now); /* latency.c: slices over threshold */
         if (atomic_load_explicit(&busy_loops, memory_order_relaxed) > 0)
             last_busy = now;
         if (now - last_busy < linger) {
@@ -87,6 +91,7 @@ static void after_fork_in_child(void)
     pthread_mutex_init(&start_lock, NULL);
     pthread_mutex_init(&doze_lock, NULL);
     atomic_store(&dozing, false); /* doze_cond is made again at start */
+    coro__watchdog_after_fork();
 }
 
 void coro__clock_start(void)
@@ -133,4 +138,5 @@ void coro__clock_busy(struct sched *s, bool busy)
         pthread_cond_signal(&doze_cond);
         pthread_mutex_unlock(&doze_lock);
     }
+    coro__watchdog_busy(s, busy); /* watched only while running slices */
 }
