@@ -7,7 +7,10 @@
  *   swapcontext  two glibc ucontext_t ping-ponging, no coro code at all
  *   coro_yield   two coroutines yielding to each other under
  *                coro_event_loop(), with whichever backend libcoro was
- *                built with: the price a program actually pays
+ *                built with: the price a program actually pays.  Twice:
+ *                with latency warnings on (factor 1, the default) and
+ *                off (factor 0), to show what the warnings cost when
+ *                none fires
  *
  * Each raw measurement ping-pongs between the main context and one peer
  * context; each switch in either direction counts as one.  Both sides
@@ -38,8 +41,9 @@
 static const char usage[] =
     "usage: ctxswitch [SWITCHES]\n"
     "Time SWITCHES context switches (default 10000000, at least 2) with the\n"
-    "asm backend, the ucontext backend, plain swapcontext and coro_yield(),\n"
-    "and print the median ns per switch of 5 interleaved runs.\n";
+    "asm backend, the ucontext backend, plain swapcontext and coro_yield()\n"
+    "(with latency warnings on and off), and print the median ns per switch\n"
+    "of 5 interleaved runs.\n";
 
 /* Switches before each timed loop, so caches and predictors are warm. */
 static long warmup_switches(long switches)
@@ -235,6 +239,16 @@ static double run_coro_yield(long switches)
     return (double)(yb.t1 - yb.t0) / (2.0 * (double)yb.trips);
 }
 
+static double run_coro_yield_quiet(long switches)
+{
+    double old = coro_set_latency_warning(0);
+    if (old < 0)
+        bench_die("coro_set_latency_warning");
+    double ns = run_coro_yield(switches);
+    coro_set_latency_warning(old);
+    return ns;
+}
+
 /* ------------------------------------------------------------------ */
 
 struct measurement {
@@ -247,7 +261,7 @@ struct measurement {
 int main(int argc, char **argv)
 {
     long switches = bench_parse_count(argc, argv, DEFAULT_SWITCHES, 2, usage);
-    struct measurement m[4];
+    struct measurement m[5];
     size_t n = 0, i_asm = SIZE_MAX;
 #ifdef BENCH_ASM
     i_asm = n;
@@ -263,6 +277,9 @@ int main(int argc, char **argv)
     size_t i_yield = n;
     m[n++] = (struct measurement){.label = "coro_yield (library backend)",
                                   .run = run_coro_yield};
+    size_t i_quiet = n;
+    m[n++] = (struct measurement){.label = "coro_yield, latency warnings off",
+                                  .run = run_coro_yield_quiet};
 
     for (int r = 0; r < BENCH_RUNS; r++)
         for (size_t i = 0; i < n; i++)
@@ -283,6 +300,8 @@ int main(int argc, char **argv)
                m[i_swap].sum.median / m[i_asm].sum.median);
     printf("%-32s %10.1fx\n", "swapcontext / coro_yield",
            m[i_swap].sum.median / m[i_yield].sum.median);
+    printf("%-32s %+10.2f ns\n", "latency warnings on - off",
+           m[i_yield].sum.median - m[i_quiet].sum.median);
     if (coro_fini() != 0)
         bench_die("coro_fini");
     return 0;
