@@ -199,7 +199,8 @@ void coro__fd_ready(struct sched *s, int fd, unsigned bits)
     s->io->events++;
     if (f == NULL || f->state != CORO__FD_POLLED)
         return; /* forgotten since: a late event for an old fd */
-    f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE));
+    f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE |
+                                  CORO__EV_HUP));
     if (f->on_ready != NULL) {
         f->on_ready(s, fd, bits, f->handler_arg);
         return;

@@ -44,7 +44,9 @@ struct coro__fd {
     uint8_t state;        /* enum coro__fd_state */
     uint8_t ready;        /* CORO__EV_* bits believed ready: both on a new
                              record (try the call first), set by edges,
-                             cleared by operations that saw EAGAIN */
+                             cleared by operations that saw EAGAIN; HUP
+                             stays once an edge reported it (end of input
+                             is for good) */
     bool internal;        /* the runtime's own fd (wake-up, signalfd): not
                              counted as watched, never reset by reuse */
     bool oneshot;         /* public handler: cleared after it fires once */
@@ -87,9 +89,14 @@ static inline bool coro__fd_ready_for(const struct coro__fd *f, unsigned dir)
 }
 
 /* An operation on fd saw EAGAIN or moved fewer bytes than asked: the
- * kernel buffer for dir is drained, wait for the next edge. */
+ * kernel buffer for dir is drained, wait for the next edge.  Not so for
+ * reads once the peer hung up: the edge that said so may have come with
+ * the last data, and no edge follows it, so a read after a short one must
+ * go ahead and see the end of input. */
 static inline void coro__fd_drained(struct coro__fd *f, unsigned dir)
 {
+    if (f->ready & CORO__EV_HUP)
+        dir &= ~(unsigned)CORO__EV_READ;
     f->ready &= (uint8_t)~dir;
 }
 
