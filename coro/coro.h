@@ -162,6 +162,8 @@ typedef struct coro_info {
     int64_t max_slice_ticks;     /* longest single run slice, in ticks */
     size_t stack_size;           /* usable stack, bytes */
     bool stack_guarded;          /* guard page (true) or canary (false) */
+    int max_selfish_acts;        /* see coro_set_max_selfish_acts() */
+    uint64_t selfish_yields;     /* yields forced by selfishness */
 } coro_info_t;
 
 /* Fill *out for co.  0, or -1 with errno EINVAL. */
@@ -688,6 +690,35 @@ typedef struct coro_task {
 CORO_API int coro_in_parallel(coro_task_t *tasks, size_t n);
 
 /* ---------------------------------------------------------------------
+ * Selfishness: fairness between coroutines whose calls need not block.
+ *
+ * A call that could block (a socket read, write or accept) but succeeds
+ * at once is a "selfish act": the coroutine keeps the CPU.  After
+ * max_selfish_acts of them in a row, the call yields to the back of the
+ * run queue before it returns, so a busy connection cannot starve the
+ * others.  A call that has to wait refills the count.
+ */
+
+/*
+ * Set max_selfish_acts for coroutines this thread's scheduler creates from
+ * now on (1..32768; default 4).  Existing coroutines keep theirs.  Does
+ * not block.  Returns the previous default, or -1 with errno EINVAL (n out
+ * of range) or ENOMEM (the scheduler could not be created).
+ */
+CORO_API int coro_set_selfishness(int n);
+
+/* The default max_selfish_acts of new coroutines (4 until set). */
+CORO_API int coro_selfishness(void);
+
+/*
+ * Set co's max_selfish_acts (1..32768) and refill its count, so its next
+ * n acts are free.  Does not block.  Returns the previous value, or -1
+ * with errno EINVAL (co invalid, or n out of range) or ESRCH (co ended).
+ * coro_info() reports the value and the yields it forced.
+ */
+CORO_API int coro_set_max_selfish_acts(coro_t *co, int n);
+
+/* ---------------------------------------------------------------------
  * Diagnostics
  */
 
@@ -724,6 +755,59 @@ CORO_API coro_exit_notifier_fn coro_set_exit_notifier(coro_exit_notifier_fn fn);
  * SIGSTOP, SIGSEGV, out of range) or from sigaction().
  */
 CORO_API int coro_dump_on_signal(int signo);
+
+/*
+ * Latency warnings.  Every run slice of a coroutine (from its switch-in
+ * to its next switch-out) is timed; a slice longer than 0.2 s * factor
+ * prints one warning with coro_print_stderr()'s prefix, in one write():
+ *
+ *   ... #7: latency: coroutine #7 'worker' held the CPU 312 ms
+ *   (threshold 200 ms); resumed at sleep at x.c:10 in f(); yielded at
+ *   yield at x.c:20 in g()
+ *     watchdog sample 51 ms into the slice:
+ *       #0 0x55d0c1a3b1c4 spin+0x1b (server)
+ *       #1 ...
+ *
+ * (the first line is one line).  "resumed at" is the blocking call the
+ * coroutine returned from ("entry" for its first slice), "yielded at" the
+ * one it entered ("exit" when it ended).  While a slice is still running
+ * past the threshold, a watchdog interrupts the thread once with
+ * coro_watchdog_signal() and records the call stack of the code holding
+ * the CPU (by frame pointers; code built without them shows fewer
+ * frames), so the warning shows where the time went.  At most 5 warnings
+ * per second are printed per thread; the next printed warning says how
+ * many were suppressed.  Times come from the coarse clock (about 1 ms
+ * resolution).  A coroutine that yields while no other is runnable keeps
+ * running without a switch: its slice continues.
+ *
+ * Set the factor for this thread's scheduler: 0 turns warnings (and the
+ * watchdog) off; the default is 1 (0.2 s).  Does not block.  Returns the
+ * previous factor, or -1 with errno EINVAL (factor negative, NaN or above
+ * 1e6) or ENOMEM (the scheduler could not be created).
+ */
+CORO_API double coro_set_latency_warning(double factor);
+
+/* The latency warning factor of this thread's scheduler (1 until set;
+ * 0 when off). */
+CORO_API double coro_latency_warning(void);
+
+/*
+ * Choose the signal the latency watchdog uses, process-wide: SIGUSR1,
+ * SIGUSR2, a realtime signal (SIGRTMIN..SIGRTMAX), or 0 to turn the
+ * watchdog off (warnings then show no call stack).  The default is
+ * SIGRTMAX - 3.  The handler (SA_SIGINFO | SA_RESTART | SA_ONSTACK) is
+ * installed the first time a loop with warnings on runs coroutines, and
+ * stays installed on every signal it was installed on, so a signal still
+ * in flight never meets the default action (which would end the process).
+ * The signal only interrupts a thread running one slice longer than its
+ * threshold; a system call the coroutine makes then may fail with EINTR
+ * where SA_RESTART does not apply (nanosleep, poll, epoll_wait...).
+ * Returns the previous signal, or -1 with errno EINVAL (another signal).
+ */
+CORO_API int coro_set_watchdog_signal(int signo);
+
+/* The watchdog's signal (0 when off). */
+CORO_API int coro_watchdog_signal(void);
 
 /* Hooks for profilers and tracers; any member may be NULL.  They run on
  * the hot path: keep them short, and never block or switch in them. */

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -233,10 +234,86 @@ struct coro {
     uint64_t switches;        /* switch-ins */
     int64_t run_ticks;        /* total ticks run */
     int64_t max_slice_ticks;  /* longest slice */
+    int selfish_acts;         /* non-blocking successes left before a
+                                 forced yield, 1..max_selfish_acts */
+    int max_selfish_acts;     /* refill value, 1..CORO__SELFISH_MAX */
+    uint64_t selfish_yields;  /* yields forced by coro__selfish_act() */
     struct coro__stack stack; /* the stack this record sits on */
     void *asan_fake_stack;    /* ASan fake stack saved while switched out */
     char name[CORO_NAME_MAX + 1];
 };
+
+/* ------------------------------------------------------------------ */
+/* Latency warnings and the watchdog (latency.c).                      */
+
+/* Frames a watchdog sample keeps: enough to reach from a hot loop to the
+ * request handler that called it, small enough to print on one screen. */
+#define CORO__LAT_FRAMES 32
+
+/* Where a coroutine was resumed, copied at switch-in: its wait record and
+ * the caller's site (a compound literal in the caller's block) are gone
+ * once the blocking call returns, long before a warning is printed. */
+struct coro__resumed {
+    const char *what;  /* the wait's what, or NULL for a first slice */
+    const void *addr;  /* return address of the blocking call */
+    const char *file;  /* site file, or NULL when the call had no site */
+    const char *func;  /* site function */
+    int line;          /* site line */
+};
+
+/*
+ * Per-scheduler latency state.  The loop thread writes everything except
+ * the fields marked "clock thread", which the clock thread writes under
+ * the watch lock (latency.c) while the scheduler is on the watch list.
+ * The signal handler runs on the loop thread and writes only the sample.
+ */
+struct coro__latency {
+    /* Slice length in ticks above which a warning is printed; INT64_MAX
+     * when warnings are off.  Read at every switch-out and by the clock
+     * thread: relaxed atomic, set only by coro_set_latency_warning(). */
+    _Atomic int64_t threshold_ticks;
+    double factor;             /* threshold / 0.2 s, as last set */
+    /* Set from the top of a switch until the new context runs (cleared
+     * in after_switch()): the signal handler must not walk a stack while
+     * s->current and the stack pointer disagree.  Same thread only. */
+    _Atomic bool switching;
+    struct coro__resumed resumed; /* of the running slice (switch-in) */
+    /* The watch list (loop thread, under the watch lock). */
+    bool watched;              /* on the watch list */
+    struct sched *watch_next;  /* next watched scheduler */
+    pthread_t thread;          /* the loop's thread, for pthread_kill */
+    int64_t sent_start;        /* clock thread: slice_start of the last
+                                  slice it signalled about */
+    _Atomic int64_t want_start; /* clock thread: slice the handler should
+                                   sample (its slice_start) */
+    /* The last sample, written by the signal handler. */
+    int64_t sample_start;      /* slice_start of the sampled slice; 0 none
+                                  (written last, after the frames) */
+    int64_t sample_ticks;      /* how far into the slice it was taken */
+    int npcs;                  /* valid entries of pcs */
+    uintptr_t pcs[CORO__LAT_FRAMES]; /* interrupted pc, then returns */
+    /* Rate limit: at most CORO__LAT_BURST warnings per second. */
+    int64_t window_start;      /* ticks when the current window began */
+    int window_count;          /* warnings printed in it */
+    uint64_t suppressed;       /* dropped since the last printed one */
+    char text[4096];           /* the warning being formatted: kept off
+                                  the (possibly small) coroutine stack */
+};
+
+/* Warnings printed per one-second window; the rest are counted. */
+#define CORO__LAT_BURST 5
+
+/* Print the warning for from's slice of slice ticks (do_switch, cold). */
+void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice);
+/* Defaults for a new scheduler (factor 1). */
+void coro__latency_init(struct sched *s);
+/* The loop started or stopped running coroutines (coro__clock_busy): put
+ * s on the watch list or take it off. */
+void coro__watchdog_busy(struct sched *s, bool busy);
+/* Clock thread, each tick: signal loops whose slice is over threshold. */
+void coro__watchdog_tick(int64_t now);
+/* In a fork()ed child: forget the parent's watch list. */
+void coro__watchdog_after_fork(void);
 
 /* Every piece of per-thread scheduler state. */
 struct sched {
@@ -246,7 +323,9 @@ struct sched {
     size_t run_count;          /* coroutines in the run queue */
     struct coro__timer_heap timers; /* every armed timer */
     int64_t now;               /* ticks at the last switch or loop pass */
-    int64_t slice_start;       /* ticks when current was switched in */
+    /* Ticks when current was switched in; INT64_MAX while the loop runs
+     * (no slice).  The clock thread's watchdog reads it: relaxed atomic. */
+    _Atomic int64_t slice_start;
     int64_t last_resync;       /* ticks of the last tsc_resync() */
     bool running;              /* inside coro_event_loop() */
     bool exit_requested;       /* coro_set_exit() called */
@@ -267,6 +346,8 @@ struct sched {
     coro_hooks_t hooks;        /* profiler/tracer hooks */
     bool has_hooks;            /* any hook set: one test on the hot path */
     coro_exit_notifier_fn notifier; /* NULL = default */
+    int default_selfish;       /* max_selfish_acts of new coroutines */
+    struct coro__latency lat;  /* latency warnings and the watchdog */
     struct coro__stacks *stacks; /* stack.c state */
     struct coro__io *io;       /* fd.c state: poller, fd records; NULL
                                   until the first fd is used */
@@ -304,6 +385,64 @@ void coro__make_runnable(struct sched *s, struct coro *co);
 void coro__switch_out(struct sched *s);
 /* Free a coroutine that never ran (in_parallel's ENOMEM path). */
 void coro__discard(struct sched *s, struct coro *co);
+/* Mark the start of a switch for the watchdog's signal handler (see
+ * struct coro__latency): it skips samples until after_switch(). */
+static inline void coro__switch_mark(struct sched *s, bool on)
+{
+    atomic_store_explicit(&s->lat.switching, on, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Copy where `to` resumes into s->lat.resumed (do_switch, while warnings
+ * are on): only at switch-in are its wait record and site still alive. */
+static inline void coro__latency_resumed(struct sched *s,
+                                         const struct coro *to)
+{
+    struct coro__resumed *r = &s->lat.resumed;
+    const struct coro__wait *w = to->wait;
+    r->what = NULL; /* a first slice: no wait yet */
+    if (w == NULL)
+        return;
+    r->what = w->what;
+    r->addr = w->addr;
+    const coro_site_t *site = w->site;
+    r->file = site != NULL ? site->file : NULL;
+    if (r->file != NULL) {
+        r->line = site->line;
+        r->func = site->func;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Selfishness (selfish.c): fairness for calls that need not block.    */
+
+#define CORO__SELFISH_DEFAULT 4   /* Shrapnel's default */
+#define CORO__SELFISH_MAX 32768   /* Shrapnel's upper bound */
+
+/*
+ * Count one selfish act of co: an operation (a socket call) that could
+ * have blocked and succeeded at once.  Returns true when co has made
+ * max_selfish_acts of them since it last gave up the CPU: the caller must
+ * then yield to the back of the run queue (coro_yield_at()) before it
+ * returns, so one busy connection cannot starve the others.  The counter
+ * is refilled and co->selfish_yields counted then.
+ */
+static inline bool coro__selfish_act(struct coro *co)
+{
+    if (CORO__LIKELY(--co->selfish_acts > 0))
+        return false;
+    co->selfish_acts = co->max_selfish_acts;
+    co->selfish_yields++;
+    return true;
+}
+
+/* The operation blocked on its own (it had to wait for readiness): co gave
+ * up the CPU anyway, so its next max_selfish_acts acts are free again. */
+static inline void coro__selfish_reset(struct coro *co)
+{
+    co->selfish_acts = co->max_selfish_acts;
+}
+
 /* Refresh and return s->now. */
 static inline int64_t coro__now(struct sched *s)
 {
@@ -343,8 +482,18 @@ void coro__buf_write(const struct coro__buf *b, int fd);
 /* Append "#id 'name'" of co. */
 void coro__buf_coro(struct coro__buf *b, const struct coro *co);
 
+/* Append "what at file:line in func()", or "what at 0xaddr" followed by
+ * " in sym()" when symbolize is set and dladdr knows the symbol (not
+ * async-signal-safe then). */
+void coro__buf_site(struct coro__buf *b, const char *what, const void *addr,
+                    const char *file, int line, const char *func,
+                    bool symbolize);
+
 /* diag.c */
 void coro__default_notifier(coro_t *co, int status, int err);
+/* Write coro_print_stderr()'s prefix ("2026-11-22 03:17:05.843200 #id: ")
+ * into buf; returns its length (< len). */
+size_t coro__stamp(char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* System seams (sys.c): every syscall and allocation the core makes. */
@@ -393,5 +542,21 @@ extern const int coro__sys_msg_nosignal;
 /* Once per process: if SIGPIPE's disposition is the default (death), set
  * it to ignored.  For writes that cannot say MSG_NOSIGNAL. */
 void coro__sys_sigpipe_off(void);
+
+/* The interrupted pc and frame pointer from a signal handler's context;
+ * false where the platform is unknown.  Async-signal-safe. */
+bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp);
+/* What a code address is, for a backtrace line. */
+struct coro__sym {
+    const char *name;     /* the symbol containing pc, or NULL (none is
+                             exported, or its size does not cover pc) */
+    uintptr_t name_off;   /* pc - the symbol's address */
+    const char *module;   /* file name of the object, or NULL */
+    uintptr_t module_off; /* pc - the object's load address */
+};
+/* Fill *out for pc.  Not async-signal-safe (dladdr). */
+void coro__sys_symbolize(const void *pc, struct coro__sym *out);
+/* Sleep up to timeout ticks (the idle wait until a poller exists). */
+void coro__sys_idle(int64_t timeout_ticks);
 
 #endif /* CORO_CORO_INTERNAL_H */

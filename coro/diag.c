@@ -89,31 +89,42 @@ static const char *state_name(int state)
     return "?";
 }
 
+void coro__buf_site(struct coro__buf *b, const char *what, const void *addr,
+                    const char *file, int line, const char *func,
+                    bool symbolize)
+{
+    coro__buf_str(b, what);
+    coro__buf_str(b, " at ");
+    if (file != NULL) {
+        coro__buf_str(b, file);
+        coro__buf_str(b, ":");
+        coro__buf_num(b, line);
+        coro__buf_str(b, " in ");
+        coro__buf_str(b, func != NULL ? func : "?");
+        coro__buf_str(b, "()");
+        return;
+    }
+    Dl_info di;
+    coro__buf_hex(b, (uintptr_t)addr);
+    /* dladdr is not async-signal-safe: skipped in the dump. */
+    if (symbolize && dladdr(addr, &di) && di.dli_sname) {
+        coro__buf_str(b, " in ");
+        coro__buf_str(b, di.dli_sname);
+        coro__buf_str(b, "()");
+    }
+}
+
 /* Append where co waits: "what at file:line in func()" or an address. */
 static void buf_where(struct coro__buf *b, const struct coro *co,
                       bool symbolize)
 {
     const struct coro__wait *w = co->wait;
     if (w != NULL) {
-        coro__buf_str(b, w->what);
-        coro__buf_str(b, " at ");
-        if (w->site != NULL && w->site->file != NULL) {
-            coro__buf_str(b, w->site->file);
-            coro__buf_str(b, ":");
-            coro__buf_num(b, w->site->line);
-            coro__buf_str(b, " in ");
-            coro__buf_str(b, w->site->func);
-            coro__buf_str(b, "()");
-        } else {
-            Dl_info di;
-            coro__buf_hex(b, (uintptr_t)w->addr);
-            /* dladdr is not async-signal-safe: skipped in the dump. */
-            if (symbolize && dladdr(w->addr, &di) && di.dli_sname) {
-                coro__buf_str(b, " in ");
-                coro__buf_str(b, di.dli_sname);
-                coro__buf_str(b, "()");
-            }
-        }
+        const coro_site_t *site = w->site;
+        bool known = site != NULL && site->file != NULL;
+        coro__buf_site(b, w->what, w->addr, known ? site->file : NULL,
+                       known ? site->line : 0, known ? site->func : NULL,
+                       symbolize);
         coro__buf_str(b, " ");
     }
     coro__buf_str(b, "(");
@@ -191,6 +202,8 @@ int coro_info(const coro_t *c, coro_info_t *out)
     out->switches = co->switches;
     out->run_ticks = co->run_ticks;
     out->max_slice_ticks = co->max_slice_ticks;
+    out->max_selfish_acts = co->max_selfish_acts;
+    out->selfish_yields = co->selfish_yields;
     out->stack_size = (size_t)(co->stack.hi - co->stack.lo);
     out->stack_guarded = co->stack.guarded;
     return 0;
@@ -206,24 +219,30 @@ void coro_write_stderr(const char *buf, size_t len)
     coro__buf_write(&b, 2);
 }
 
+size_t coro__stamp(char *buf, size_t len)
+{
+    int64_t usec = tsc_now_posix_usec();
+    time_t sec = (time_t)(usec / 1000000);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    coro_t *co = coro_current();
+    int k = snprintf(buf + n, len - n, ".%06d #%d: ", (int)(usec % 1000000),
+                     co ? coro_id(co) : 0);
+    if (k > 0)
+        n += (size_t)k < len - n ? (size_t)k : len - n - 1;
+    return n;
+}
+
 void coro_print_stderr(const char *fmt, ...)
 {
     if (fmt == NULL)
         return;
     char line[1024];
-    int64_t usec = tsc_now_posix_usec();
-    time_t sec = (time_t)(usec / 1000000);
-    struct tm tm;
-    localtime_r(&sec, &tm);
-    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
-    coro_t *co = coro_current();
-    int k = snprintf(line + n, sizeof line - n, ".%06d #%d: ",
-                     (int)(usec % 1000000), co ? coro_id(co) : 0);
-    if (k > 0)
-        n += (size_t)k;
+    size_t n = coro__stamp(line, sizeof line);
     va_list ap;
     va_start(ap, fmt);
-    k = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    int k = vsnprintf(line + n, sizeof line - n, fmt, ap);
     va_end(ap);
     if (k > 0)
         n += (size_t)k < sizeof line - n ? (size_t)k : sizeof line - n - 1;

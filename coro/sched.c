@@ -72,6 +72,8 @@ struct sched *coro__sched(void)
     s->next_id = 1;
     s->default_stack = DEFAULT_STACK;
     s->now = s->last_resync = tsc__read();
+    s->default_selfish = CORO__SELFISH_DEFAULT;
+    coro__latency_init(s);
     loop_stack_bounds(s);
     coro__clock_start();
     coro__tls_sched = s;
@@ -226,6 +228,7 @@ static struct coro *run_pop(struct sched *s)
 /* Work that must wait until we are off a dead coroutine's stack. */
 static void after_switch(struct sched *s)
 {
+    coro__switch_mark(s, false); /* the new context runs: samples allowed */
     struct coro *dead = s->dead;
     if (dead != NULL) {
         s->dead = NULL;
@@ -241,11 +244,17 @@ static void after_switch(struct sched *s)
 static void do_switch(struct sched *s, struct coro *from, struct coro *to,
                       int64_t now)
 {
+    coro__switch_mark(s, true);
+    int64_t threshold = atomic_load_explicit(&s->lat.threshold_ticks,
+                                             memory_order_relaxed);
     if (from != NULL) {
-        int64_t slice = now - s->slice_start;
+        int64_t slice = now - atomic_load_explicit(&s->slice_start,
+                                                   memory_order_relaxed);
         from->run_ticks += slice;
         if (slice > from->max_slice_ticks)
             from->max_slice_ticks = slice;
+        if (CORO__UNLIKELY(slice > threshold)) /* INT64_MAX when off */
+            coro__latency_warn(s, from, slice);
         if (!from->stack.guarded)
             coro__stack_check(from, __builtin_frame_address(0));
         if (CORO__UNLIKELY(s->has_hooks) && s->hooks.switch_out != NULL)
@@ -257,9 +266,15 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
         to->state = CORO_RUNNING;
         to->switches++;
         s->switches++;
-        s->slice_start = now;
+        atomic_store_explicit(&s->slice_start, now, memory_order_relaxed);
+        if (threshold != CORO__NEVER)
+            coro__latency_resumed(s, to);
         if (CORO__UNLIKELY(s->has_hooks) && s->hooks.switch_in != NULL)
             s->hooks.switch_in(to, s->hooks.ud);
+    } else {
+        /* The loop runs no slice: the watchdog must not time it. */
+        atomic_store_explicit(&s->slice_start, CORO__NEVER,
+                              memory_order_relaxed);
     }
 #if CORO__ASAN
     void *fake = NULL;
@@ -375,6 +390,8 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
     co->locals = NULL;
     co->switches = 0;
     co->run_ticks = co->max_slice_ticks = 0;
+    co->selfish_acts = co->max_selfish_acts = s->default_selfish;
+    co->selfish_yields = 0;
     co->asan_fake_stack = NULL;
     set_name(co, opts->name);
 #if CORO__ASAN
@@ -661,6 +678,7 @@ int coro_fini(void)
         return -1;
     }
     coro__io_fini(s);
+    coro__watchdog_busy(s, false); /* never left on the watch list */
     coro__stack_fini(s);
     coro__sys_free(s->id_hash);
     coro__sys_free(s);

@@ -6,8 +6,11 @@
 #include "coro_internal.h"
 
 #include <signal.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -311,4 +314,55 @@ void coro__sys_sigpipe_off(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, sigpipe_ignore);
+}
+
+bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp)
+{
+    const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    *pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    *fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    return true;
+#elif defined(__aarch64__)
+    *pc = (uintptr_t)uc->uc_mcontext.pc;
+    *fp = (uintptr_t)uc->uc_mcontext.regs[29];
+    return true;
+#else
+    (void)uc, (void)pc, (void)fp;
+    return false;
+#endif
+}
+
+void coro__sys_symbolize(const void *pc, struct coro__sym *out)
+{
+    *out = (struct coro__sym){0};
+    Dl_info di;
+#if defined(__GLIBC__)
+    /* dladdr names the nearest exported symbol below pc even when pc lies
+     * in a hidden or static function far past it: the symbol's size (from
+     * dladdr1) tells whether the name is true. */
+    const ElfW(Sym) *sym = NULL;
+    if (dladdr1(pc, &di, (void **)&sym, RTLD_DL_SYMENT) == 0)
+        return;
+    uintptr_t at = (uintptr_t)di.dli_saddr;
+    if (di.dli_sname != NULL && sym != NULL && (uintptr_t)pc >= at &&
+        (uintptr_t)pc - at < sym->st_size) {
+        out->name = di.dli_sname;
+        out->name_off = (uintptr_t)pc - at;
+    }
+#else
+    /* Without symbol sizes the name may belong to an earlier function;
+     * the module offset below is always right. */
+    if (dladdr(pc, &di) == 0)
+        return;
+    if (di.dli_sname != NULL && di.dli_saddr != NULL) {
+        out->name = di.dli_sname;
+        out->name_off = (uintptr_t)pc - (uintptr_t)di.dli_saddr;
+    }
+#endif
+    if (di.dli_fname != NULL) {
+        const char *slash = strrchr(di.dli_fname, '/');
+        out->module = slash != NULL ? slash + 1 : di.dli_fname;
+        out->module_off = (uintptr_t)pc - (uintptr_t)di.dli_fbase;
+    }
 }
