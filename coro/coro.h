@@ -473,9 +473,11 @@ CORO_API const char *coro_poller_name(void);
  * Selfishness: a call that succeeds without waiting (read, write, readv,
  * writev, recv_exact, send_all, recvfrom, sendto, sendfile, accept; each
  * system call of the looping ones) is a selfish act.  After
- * max_selfish_acts of them in a row (default 4) the call yields to the back
- * of the run queue before it returns, so a busy connection cannot starve
- * the others.  connect, accept_many and shutdown do not count.
+ * max_selfish_acts of them in a row (default 4, see coro_set_selfishness()
+ * and coro_set_max_selfish_acts()) the call yields to the back of the run
+ * queue before it returns, so a busy connection cannot starve the others.
+ * A call that had to wait starts the count again.  connect, accept_many
+ * and shutdown do not count.
  *
  * SIGPIPE never kills the process: writes to sockets pass MSG_NOSIGNAL
  * (SO_NOSIGPIPE where that flag does not exist), and the first write to a

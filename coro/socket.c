@@ -24,35 +24,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef CORO__SELFISH_DEFAULT
-/*
- * TODO(latency): a stand-in until branch latency (coro_internal.h,
- * selfish.c) is merged; it defines CORO__SELFISH_DEFAULT, which removes
- * this block.  One counter per thread, refilled whenever another coroutine
- * acts: close enough to per-coroutine counters for one busy coroutine.
- */
-static __thread const struct coro *stub_owner; /* who the count is for */
-static __thread int stub_left;                 /* acts left before a yield */
-
-static inline bool coro__selfish_act(struct coro *co)
-{
-    if (stub_owner != co) {
-        stub_owner = co;
-        stub_left = 4;
-    }
-    if (--stub_left > 0)
-        return false;
-    stub_left = 4;
-    return true;
-}
-
-static inline void coro__selfish_reset(struct coro *co)
-{
-    stub_owner = co;
-    stub_left = 4;
-}
-#endif
-
 /* Socket types are small numbers; Linux and the BSDs OR their
  * SOCK_NONBLOCK and SOCK_CLOEXEC flags into the high bits of type. */
 #define TYPE_MASK 0xff

@@ -37,7 +37,7 @@ TestSuite(accept, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 30);
 TestSuite(transport, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 30);
-TestSuite(selfish, .init = sched_setup, .fini = sched_expect_empty,
+TestSuite(fairness, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 120);
 TestSuite(sock_input, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 30);
@@ -1187,7 +1187,7 @@ static int busy_reader(void *arg)
     return 0;
 }
 
-Test(selfish, two_busy_connections_share_the_loop)
+Test(fairness, two_busy_connections_share_the_loop)
 {
     struct hose h[2];
     struct busy b[2];
@@ -1223,12 +1223,14 @@ Test(selfish, two_busy_connections_share_the_loop)
 }
 
 /* A reader whose data is always there still lets a ticker run: it yields
- * after a few reads. */
+ * after every max_selfish_acts reads. */
 struct hog {
     int fd;
     int reads;
+    int max_acts;
     bool stop;
     int ticks_seen;
+    uint64_t yields;
 };
 
 static int ticker(void *arg)
@@ -1244,29 +1246,50 @@ static int ticker(void *arg)
 static int hog_reader(void *arg)
 {
     struct hog *h = arg;
+    if (h->max_acts != 4) /* 4: leave the default alone */
+        cr_assert_eq(coro_set_max_selfish_acts(coro_current(), h->max_acts),
+                     4);
     char c;
     for (int i = 0; i < h->reads; i++)
         if (coro_read(h->fd, &c, 1) != 1)
             return -1;
+    coro_info_t info;
+    cr_assert_eq(coro_info(coro_current(), &info), 0);
+    h->yields = info.selfish_yields;
     h->stop = true;
     return 0;
 }
 
-Test(selfish, reads_that_never_block_still_yield_every_few_calls)
+static void hog_with(int max_acts)
 {
     int sv[2];
     pair(sv);
     char buf[400];
     memset(buf, 'x', sizeof buf);
     cr_assert_eq(write(sv[1], buf, sizeof buf), (ssize_t)sizeof buf);
-    struct hog h = {.fd = sv[0], .reads = 400};
+    struct hog h = {.fd = sv[0], .reads = 400, .max_acts = max_acts};
     cr_assert_not_null(coro_spawn(hog_reader, &h, "hog"));
     cr_assert_not_null(coro_spawn(ticker, &h, "ticker"));
     cr_assert_eq(coro_event_loop(), 0);
-    /* 400 one-byte reads, a yield every 4: about 100 ticks. */
-    cr_assert_geq(h.ticks_seen, 90, "ticker ran %d times", h.ticks_seen);
-    cr_assert_leq(h.ticks_seen, 110, "ticker ran %d times", h.ticks_seen);
+    /* 400 one-byte reads that never wait, a yield every max_acts: the
+     * ticker runs once per yield. */
+    int want = 400 / max_acts;
+    cr_assert_eq(h.yields, (uint64_t)want);
+    cr_assert_eq(h.ticks_seen, want, "ticker ran %d times, not %d",
+                 h.ticks_seen, want);
     close_pair(sv);
+}
+
+Test(fairness, reads_that_never_block_yield_every_four_by_default)
+{
+    hog_with(4);
+}
+
+Test(fairness, reads_that_never_block_yield_per_the_coroutines_setting)
+{
+    hog_with(1);
+    hog_with(100);
+    hog_with(32768); /* never: the ticker waits for the hog to finish */
 }
 
 /* ---- bad input ----------------------------------------------------- */
