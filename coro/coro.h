@@ -489,8 +489,9 @@ CORO_API const char *coro_poller_name(void);
  * kernel says so); a NULL buffer (or iovec, or iov_base) with a non-zero
  * length fails with EINVAL before any system call; other bad pointers get
  * the kernel's EFAULT; a length above SSIZE_MAX is EINVAL; a zero length
- * returns 0 at once without a system call or a wait (except for
- * datagrams, where an empty one is a message).
+ * returns 0 at once without a system call or a wait, except in
+ * coro_recvfrom() and coro_sendto(), where an empty datagram is a
+ * message.
  *
  * Addresses for coro_listen(), coro_dial() and coro_addr_parse() are
  * strings, as in Go:
@@ -509,9 +510,10 @@ CORO_API const char *coro_poller_name(void);
  * blocking offload pool are not wired yet.
  */
 
-/* Sockets are SOCK_STREAM etc. from <sys/socket.h>.  Create a socket,
- * non-blocking and close-on-exec.  Does not block.  The fd, or -1 with
- * errno from socket(2) (EAFNOSUPPORT, EINVAL, EMFILE, ENFILE, ENOMEM...). */
+/* Create a socket as socket(2), non-blocking and close-on-exec (waiters
+ * still parked on an old file with the same number wake with EBADF).  Does
+ * not block.  The fd, or -1 with errno from socket(2) (EAFNOSUPPORT,
+ * EINVAL, EPROTONOSUPPORT, EMFILE, ENFILE, ENOMEM...). */
 CORO_API int coro_socket(int domain, int type, int protocol);
 
 /* A connected pair, as socketpair(2), non-blocking and close-on-exec.  Does
@@ -638,7 +640,7 @@ CORO_API ssize_t coro_send_allv(int fd, const struct iovec *iov, int iovcnt);
  * Receive one datagram (or stream data) as recvfrom(2) with flags, blocking
  * while none is queued.  from/fromlen may be NULL.  n may be 0 (buf NULL):
  * a datagram is still consumed.  Returns the count, or -1 with errno as
- * coro_read().
+ * coro_read(), or EINVAL (from without fromlen).
  */
 CORO_API ssize_t coro_recvfrom(int fd, void *buf, size_t n, int flags,
                                struct sockaddr *from, socklen_t *fromlen);
@@ -659,7 +661,8 @@ CORO_API ssize_t coro_sendto(int fd, const void *buf, size_t n, int flags,
  * in_fd's file position (advanced).  Blocks while out_fd is full.  Returns
  * count, or fewer when the file ended first, or -1 with errno EBADF,
  * EINVAL, EPIPE, ECONNRESET, EIO, ETIMEDOUT, EPERM, an interrupt's errno;
- * after -1 an unknown part was sent (*offset says how much on Linux).
+ * after -1 part of it may have been sent (*offset, when given, has
+ * advanced past it).
  */
 CORO_API ssize_t coro_sendfile(int out_fd, int in_fd, off_t *offset,
                                size_t count);
