@@ -27,6 +27,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -439,6 +442,234 @@ CORO_API int coro_clear_handler(int fd);
 
 /* The poller backend: "epoll" or "kqueue". */
 CORO_API const char *coro_poller_name(void);
+
+/* ---------------------------------------------------------------------
+ * Sockets
+ *
+ * Calls over non-blocking fds: each tries its system call first and waits
+ * for the fd only when the call would block, so a coroutine writes plain
+ * sequential code (read a request, write a reply) while the thread serves
+ * thousands of connections.  A call that waits obeys deadlines, interrupts
+ * and the fd's default timeouts (coro_fd_set_timeout(): each wait for the
+ * fd, not the whole call, is bounded by it), and fails with EBADF when the
+ * fd is closed with coro_close() meanwhile.  Outside a coroutine, calls
+ * that may wait fail with EPERM before doing anything; calls marked "does
+ * not block" work anywhere.  coro_where() shows the call's name ("read",
+ * "accept"...) and its return address (there are no _at variants).
+ *
+ * Readiness is remembered per fd: after a read or write that moved fewer
+ * bytes than asked (or saw EAGAIN), the next call on that direction waits
+ * for the poller's next edge instead of trying a call that would fail, so
+ * a keep-alive request costs one read, one write and a share of one
+ * epoll_wait.
+ *
+ * The first call on an fd coro did not create looks at it once: whether
+ * it is a socket, and O_NONBLOCK is set on it if missing (never let a
+ * call block the thread; note that this changes the open file
+ * description, which other processes may share).  fds from coro_socket(),
+ * coro_socketpair(), coro_accept() and the helpers are non-blocking and
+ * close-on-exec already.
+ *
+ * Selfishness: a call that succeeds without waiting (read, write, readv,
+ * writev, recv_exact, send_all, recvfrom, sendto, sendfile, accept; each
+ * system call of the looping ones) is a selfish act.  After
+ * max_selfish_acts of them in a row (default 4, see coro_set_selfishness()
+ * and coro_set_max_selfish_acts()) the call yields to the back of the run
+ * queue before it returns, so a busy connection cannot starve the others.
+ * A call that had to wait starts the count again.  connect, accept_many
+ * and shutdown do not count.
+ *
+ * SIGPIPE never kills the process: writes to sockets pass MSG_NOSIGNAL
+ * (SO_NOSIGPIPE where that flag does not exist), and the first write to a
+ * non-socket (a pipe) or coro_sendfile() sets SIGPIPE to SIG_IGN if its
+ * disposition is still the default.  A handler you installed stays; the
+ * writer then gets EPIPE.  Programs you exec inherit SIG_IGN.
+ *
+ * Bad arguments: a negative fd fails with EBADF, as does a closed one (the
+ * kernel says so); a NULL buffer (or iovec, or iov_base) with a non-zero
+ * length fails with EINVAL before any system call; other bad pointers get
+ * the kernel's EFAULT; a length above SSIZE_MAX is EINVAL; a zero length
+ * returns 0 at once without a system call or a wait, except in
+ * coro_recvfrom() and coro_sendto(), where an empty datagram is a
+ * message.
+ *
+ * Addresses for coro_listen(), coro_dial() and coro_addr_parse() are
+ * strings, as in Go:
+ *   "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80"  TCP over IPv4 / IPv6
+ *   ":80"                       all IPv4 interfaces (dial: 127.0.0.1)
+ *   "[::]:80"                   all IPv6 interfaces (and IPv4 as the system
+ *                               decides, IPV6_V6ONLY is left alone)
+ *   "localhost:80", "host:80"   a host name (coro_listen() and coro_dial()
+ *                               only, see below)
+ *   "tcp:..." "udp:..."         an explicit protocol (tcp is the default)
+ *   "unix:/path/sock"           a unix stream socket (path shorter than
+ *                               sun_path, 108 bytes on Linux)
+ * Ports are decimal, 0..65535 (0: any free port).  Host names are looked
+ * up without blocking the thread; for now only "localhost" (127.0.0.1) is
+ * known and any other name fails with ENOTSUP: name lookups through the
+ * blocking offload pool are not wired yet.
+ */
+
+/* Create a socket as socket(2), non-blocking and close-on-exec (waiters
+ * still parked on an old file with the same number wake with EBADF).  Does
+ * not block.  The fd, or -1 with errno from socket(2) (EAFNOSUPPORT,
+ * EINVAL, EPROTONOSUPPORT, EMFILE, ENFILE, ENOMEM...). */
+CORO_API int coro_socket(int domain, int type, int protocol);
+
+/* A connected pair, as socketpair(2), non-blocking and close-on-exec.  Does
+ * not block.  0, or -1 with errno EINVAL (sv NULL) or from socketpair(2). */
+CORO_API int coro_socketpair(int domain, int type, int protocol, int sv[2]);
+
+/*
+ * A listening socket on addr (see above): SO_REUSEADDR on TCP, then bind
+ * and listen(backlog) (backlog <= 0: SOMAXCONN).  A "udp:" address gives a
+ * bound datagram socket, backlog unused.  A unix path must not exist yet
+ * (remove a stale one first).  Does not block for numeric addresses (a
+ * host name needs a coroutine).  The fd, or -1 with errno EINVAL (addr
+ * NULL or malformed), ENOTSUP (a host name other than localhost, for now),
+ * or from socket(2), bind(2), listen(2) (EADDRINUSE, EACCES...).
+ */
+CORO_API int coro_listen(const char *addr, int backlog);
+
+/*
+ * A socket connected to addr (see above) with coro_connect().  Blocks.
+ * The fd, or -1 with errno EINVAL, ENOTSUP (as coro_listen()), EPERM,
+ * ETIMEDOUT, an interrupt's errno, or the connect failure (ECONNREFUSED,
+ * ENOENT for a unix path that does not exist, EAGAIN for a unix listener
+ * whose backlog is full...).  On failure no fd is left open.
+ */
+CORO_API int coro_dial(const char *addr);
+
+/*
+ * Parse a numeric address string (see above; no host names, a "unix:"
+ * path is accepted, the protocol prefix ignored) into *out and *len.  An
+ * empty host is the "any" address.  Does not block.  0, or -1 with errno
+ * EINVAL (NULL argument, malformed, a name, path too long).
+ */
+CORO_API int coro_addr_parse(const char *addr, struct sockaddr_storage *out,
+                             socklen_t *len);
+
+/*
+ * Write sa as a string coro_addr_parse() reads back ("127.0.0.1:80",
+ * "[::1]:80", "unix:/path"; "unix:" for an unnamed socket) into buf, always
+ * NUL-terminated when size > 0.  Returns the length it needed, like
+ * snprintf(), or -1 with errno EINVAL (sa NULL, len too short for its
+ * family) or EAFNOSUPPORT (another family).
+ */
+CORO_API int coro_addr_format(const struct sockaddr *sa, socklen_t len,
+                              char *buf, size_t size);
+
+/*
+ * Accept a connection on listening socket lfd; the new fd is non-blocking
+ * and close-on-exec.  addr/addrlen as for accept(2) (both may be NULL).
+ * Blocks while none is waiting.  ECONNABORTED and EPROTO (a connection
+ * that died in the queue) are retried.  The new fd, or -1 with errno
+ * EBADF, EINVAL (lfd not listening), ENOTSOCK, EPERM, ETIMEDOUT, an
+ * interrupt's errno, EMFILE/ENFILE/ENOBUFS/ENOMEM (the connection stays
+ * queued and lfd stays ready: call again once fds are free).
+ */
+CORO_API int coro_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen);
+
+/*
+ * Accept up to max connections: waits (blocks) only for the first, then
+ * takes what is queued until the queue is empty or max are taken.  fds[]
+ * receives them.  Not a selfish act.  The number accepted (1..max), or -1
+ * with errno as coro_accept(), or EINVAL (fds NULL or max < 1).  When fds
+ * run out after at least one was accepted, those are returned.
+ */
+CORO_API int coro_accept_many(int lfd, int *fds, int max);
+
+/*
+ * Connect socket fd to addr; blocks until the connection is made or fails
+ * (non-blocking connect, a wait for writability, then SO_ERROR).  Bounded
+ * by deadlines and by fd's write timeout.  0, or -1 with errno
+ * ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT (a deadline, the
+ * fd's write timeout or the kernel's own), EAGAIN (a unix listener's
+ * backlog is full), EINVAL (addr NULL), EBADF, EPERM, an interrupt's errno,
+ * or another connect(2) error.  After a failure the socket's state is
+ * unspecified: close it.
+ */
+CORO_API int coro_connect(int fd, const struct sockaddr *addr, socklen_t len);
+
+/*
+ * Read up to n bytes, as read(2), but blocking the coroutine instead of
+ * failing with EAGAIN.  Returns the count (1..n), 0 at end of file (or
+ * when n is 0), or -1 with errno EBADF, EINVAL, EFAULT, ECONNRESET,
+ * ETIMEDOUT, EPERM, an interrupt's errno, or another read(2) error.
+ */
+CORO_API ssize_t coro_read(int fd, void *buf, size_t n);
+
+/*
+ * Write up to n bytes with one system call (send(2) with MSG_NOSIGNAL on
+ * a socket), blocking while none fits.  Returns the count written (1..n;
+ * may be short, see coro_send_all()), 0 when n is 0, or -1 with errno
+ * EPIPE or ECONNRESET (the peer is gone), EBADF, EINVAL, EFAULT,
+ * ETIMEDOUT, EPERM, an interrupt's errno, or another write error.
+ */
+CORO_API ssize_t coro_write(int fd, const void *buf, size_t n);
+
+/* readv(2) with coro_read()'s behaviour.  iovcnt 0..IOV_MAX (EINVAL
+ * otherwise); returns 0 at once when the iovecs hold no bytes. */
+CORO_API ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt);
+
+/* writev(2) (sendmsg(2) on a socket) with coro_write()'s behaviour: one
+ * system call, may be short. */
+CORO_API ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt);
+
+/*
+ * Read exactly n bytes into buf, waiting as long as it takes.  Returns n;
+ * or fewer (0..n-1) only when the stream ended first: the bytes that
+ * arrived are in buf and errno is left alone.  -1 with errno as
+ * coro_read() on an error, a deadline or an interrupt: bytes read before
+ * it are in buf but their count is lost, so treat the stream as broken.
+ */
+CORO_API ssize_t coro_recv_exact(int fd, void *buf, size_t n);
+
+/*
+ * Write all n bytes of buf, resuming after short writes.  Returns n, or -1
+ * with errno as coro_write(); after -1 an unknown part of buf was sent, so
+ * treat the stream as broken (a deadline, the peer gone).
+ */
+CORO_API ssize_t coro_send_all(int fd, const void *buf, size_t n);
+
+/* coro_send_all() for the bytes of iovcnt iovecs (0..IOV_MAX), resuming
+ * mid-iovec; *iov is not changed.  Returns the total or -1. */
+CORO_API ssize_t coro_send_allv(int fd, const struct iovec *iov, int iovcnt);
+
+/*
+ * Receive one datagram (or stream data) as recvfrom(2) with flags, blocking
+ * while none is queued.  from/fromlen may be NULL.  n may be 0 (buf NULL):
+ * a datagram is still consumed.  Returns the count, or -1 with errno as
+ * coro_read(), or EINVAL (from without fromlen).
+ */
+CORO_API ssize_t coro_recvfrom(int fd, void *buf, size_t n, int flags,
+                               struct sockaddr *from, socklen_t *fromlen);
+
+/*
+ * Send one datagram (or stream data) as sendto(2) with flags |
+ * MSG_NOSIGNAL, blocking while the socket buffer is full.  to may be NULL
+ * on a connected socket.  n may be 0 (an empty datagram).  Returns the
+ * count, or -1 with errno as coro_write(), or EMSGSIZE, EDESTADDRREQ,
+ * ECONNREFUSED (an earlier datagram was refused).
+ */
+CORO_API ssize_t coro_sendto(int fd, const void *buf, size_t n, int flags,
+                             const struct sockaddr *to, socklen_t tolen);
+
+/*
+ * Send count bytes of file in_fd to out_fd (a socket or pipe), from
+ * *offset (advanced past what was sent) or, when offset is NULL, from
+ * in_fd's file position (advanced).  Blocks while out_fd is full.  Returns
+ * count, or fewer when the file ended first, or -1 with errno EBADF,
+ * EINVAL, EPIPE, ECONNRESET, EIO, ETIMEDOUT, EPERM, an interrupt's errno;
+ * after -1 part of it may have been sent (*offset, when given, has
+ * advanced past it).
+ */
+CORO_API ssize_t coro_sendfile(int out_fd, int in_fd, off_t *offset,
+                               size_t count);
+
+/* shutdown(2).  Does not block.  0, or -1 with errno EBADF, EINVAL,
+ * ENOTCONN, ENOTSOCK. */
+CORO_API int coro_shutdown(int fd, int how);
 
 /* ---------------------------------------------------------------------
  * Running functions in parallel

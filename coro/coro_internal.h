@@ -528,6 +528,21 @@ int coro__sys_wakeup_open(int *rfd, int *wfd);
 void coro__sys_wakeup_signal(int wfd);
 void coro__sys_wakeup_drain(int rfd);
 void coro__sys_wakeup_close(int rfd, int wfd);
+
+struct sockaddr;
+/* Sockets.  New fds are non-blocking and close-on-exec; -1 and errno. */
+int coro__sys_socket(int domain, int type, int protocol);
+int coro__sys_socketpair(int domain, int type, int protocol, int sv[2]);
+int coro__sys_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen);
+/* sendfile(2) where it exists, else one buffer through read and write. */
+ssize_t coro__sys_sendfile(int out_fd, int in_fd, off_t *offset,
+                           size_t count);
+/* MSG_NOSIGNAL, or 0 where sockets are made with SO_NOSIGPIPE instead. */
+extern const int coro__sys_msg_nosignal;
+/* Once per process: if SIGPIPE's disposition is the default (death), set
+ * it to ignored.  For writes that cannot say MSG_NOSIGNAL. */
+void coro__sys_sigpipe_off(void);
+
 /* The interrupted pc and frame pointer from a signal handler's context;
  * false where the platform is unknown.  Async-signal-safe. */
 bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp);

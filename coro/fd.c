@@ -217,7 +217,8 @@ void coro__fd_ready(struct sched *s, int fd, unsigned bits)
     s->io->events++;
     if (f == NULL || f->state != CORO__FD_POLLED)
         return; /* forgotten since: a late event for an old fd */
-    f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE));
+    f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE |
+                                  CORO__EV_HUP));
     if (f->on_ready != NULL) {
         f->on_ready(s, fd, bits, f->handler_arg);
         return;
@@ -272,10 +273,13 @@ static int fd_park(struct sched *s, int fd, struct coro__fd *f,
     fw->fd = fd;
     coro__waitq_push(&f->waiters, &fw->w);
     s->io->waiting++;
+    uint32_t gen = f->gen;
     int rc = coro__wait_park(&fw->w);
     s->io->waiting--;
-    if (rc == 0 && fw->w.value != 0) {
-        errno = (int)fw->w.value; /* closed while we waited */
+    if (rc == 0 && (fw->w.value != 0 || f->gen != gen)) {
+        /* Closed while we waited, or after an edge woke us but before we
+         * ran: the number may name another file by now. */
+        errno = fw->w.value != 0 ? (int)fw->w.value : EBADF;
         return -1;
     }
     return rc;
@@ -308,6 +312,8 @@ void coro__fd_fresh(struct sched *s, int fd)
     }
     fd_unregister(s, f);
     f->timeout_ticks[0] = f->timeout_ticks[1] = 0;
+    f->kind = CORO__FD_KIND_UNKNOWN;
+    f->gen++;
 }
 
 int coro__fd_set_internal(struct sched *s, int fd, coro__fd_handler_fn fn,

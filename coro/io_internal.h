@@ -24,6 +24,16 @@ enum coro__fd_state {
     CORO__FD_ALWAYS       /* cannot be polled (regular file): always ready */
 };
 
+/* What socket.c knows about the file behind an fd (struct coro__fd.kind):
+ * whether to send with MSG_NOSIGNAL, and whether a short read means the
+ * kernel buffer is empty (a stream) or only that one message was short. */
+enum coro__fd_kind {
+    CORO__FD_KIND_UNKNOWN = 0, /* not looked at yet */
+    CORO__FD_KIND_STREAM,      /* SOCK_STREAM socket */
+    CORO__FD_KIND_MESSAGE,     /* datagram, seqpacket or raw socket */
+    CORO__FD_KIND_OTHER        /* not a socket: pipe, tty, file... */
+};
+
 /* Called in the loop for each event on an fd with an internal handler. */
 typedef void (*coro__fd_handler_fn)(struct sched *s, int fd, unsigned bits,
                                     void *ud);
@@ -34,10 +44,17 @@ struct coro__fd {
     uint8_t state;        /* enum coro__fd_state */
     uint8_t ready;        /* CORO__EV_* bits believed ready: both on a new
                              record (try the call first), set by edges,
-                             cleared by operations that saw EAGAIN */
+                             cleared by operations that saw EAGAIN; HUP
+                             stays once an edge reported it (end of input
+                             is for good) */
     bool internal;        /* the runtime's own fd (wake-up, signalfd): not
                              counted as watched, never reset by reuse */
     bool oneshot;         /* public handler: cleared after it fires once */
+    uint8_t kind;         /* enum coro__fd_kind, learned by socket.c on
+                             first use; reset by coro__fd_fresh() */
+    uint32_t gen;         /* bumped by coro__fd_fresh(): a waiter whose fd
+                             went away (and maybe came back as a new file)
+                             while it was runnable sees the change */
     unsigned handler_events; /* public handler: CORO_READABLE... it wants */
     struct coro__waitq waiters; /* coroutines in coro__fd_wait(), FIFO */
     int64_t timeout_ticks[2]; /* default wait timeout for reads [0] and
@@ -72,9 +89,14 @@ static inline bool coro__fd_ready_for(const struct coro__fd *f, unsigned dir)
 }
 
 /* An operation on fd saw EAGAIN or moved fewer bytes than asked: the
- * kernel buffer for dir is drained, wait for the next edge. */
+ * kernel buffer for dir is drained, wait for the next edge.  Not so for
+ * reads once the peer hung up: the edge that said so may have come with
+ * the last data, and no edge follows it, so a read after a short one must
+ * go ahead and see the end of input. */
 static inline void coro__fd_drained(struct coro__fd *f, unsigned dir)
 {
+    if (f->ready & CORO__EV_HUP)
+        dir &= ~(unsigned)CORO__EV_READ;
     f->ready &= (uint8_t)~dir;
 }
 

@@ -5,18 +5,22 @@
  */
 #include "coro_internal.h"
 
+#include <signal.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #endif
 
 /* Injected failures, per operation: fail the call when countdown hits 1. */
@@ -181,6 +185,135 @@ const char *coro__sys_fault_sp(const void *uctx)
     (void)uc;
     return NULL;
 #endif
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets (socket.c)                                                  */
+
+#if defined(MSG_NOSIGNAL)
+const int coro__sys_msg_nosignal = MSG_NOSIGNAL;
+#else
+const int coro__sys_msg_nosignal = 0; /* macOS: SO_NOSIGPIPE per socket */
+#endif
+
+/* Make fd non-blocking and close-on-exec where the call could not, and
+ * keep SIGPIPE off it where MSG_NOSIGNAL does not exist.  0 or -1. */
+static int sock_setup(int fd, bool flags_done)
+{
+    if (!flags_done &&
+        (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+         fcntl(fd, F_SETFD, FD_CLOEXEC) != 0))
+        return -1;
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return 0;
+}
+
+/* Close fd after a failed setup, keeping the errno of the failure. */
+static int sock_fail(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int coro__sys_socket(int domain, int type, int protocol)
+{
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    bool done = true;
+#else
+    int fd = socket(domain, type, protocol);
+    bool done = false;
+#endif
+    if (fd >= 0 && sock_setup(fd, done) != 0)
+        return sock_fail(fd);
+    return fd;
+}
+
+int coro__sys_socketpair(int domain, int type, int protocol, int sv[2])
+{
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    int rc = socketpair(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        protocol, sv);
+    bool done = true;
+#else
+    int rc = socketpair(domain, type, protocol, sv);
+    bool done = false;
+#endif
+    if (rc == 0 && (sock_setup(sv[0], done) != 0 ||
+                    sock_setup(sv[1], done) != 0)) {
+        int saved = errno;
+        close(sv[0]);
+        close(sv[1]);
+        errno = saved;
+        return -1;
+    }
+    return rc;
+}
+
+int coro__sys_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
+{
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    bool done = true;
+#else
+    int fd = accept(lfd, addr, addrlen);
+    bool done = false;
+#endif
+    if (fd >= 0 && sock_setup(fd, done) != 0)
+        return sock_fail(fd);
+    return fd;
+}
+
+ssize_t coro__sys_sendfile(int out_fd, int in_fd, off_t *offset,
+                           size_t count)
+{
+#if defined(__linux__)
+    return sendfile(out_fd, in_fd, offset, count);
+#else
+    /* A portable stand-in: one buffer's worth through pread/read. */
+    char buf[16384];
+    size_t want = count < sizeof buf ? count : sizeof buf;
+    ssize_t got = offset != NULL ? pread(in_fd, buf, want, *offset)
+                                 : read(in_fd, buf, want);
+    if (got <= 0)
+        return got;
+    ssize_t put = write(out_fd, buf, (size_t)got);
+    if (put < 0) {
+        if (offset == NULL) { /* give the unsent bytes back to the file */
+            int saved = errno;
+            lseek(in_fd, -got, SEEK_CUR);
+            errno = saved;
+        }
+        return -1;
+    }
+    if (offset != NULL)
+        *offset += put;
+    else if (put < got)
+        lseek(in_fd, put - got, SEEK_CUR);
+    return put;
+#endif
+}
+
+static void sigpipe_ignore(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+        old.sa_handler == SIG_DFL) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
+}
+
+void coro__sys_sigpipe_off(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sigpipe_ignore);
 }
 
 bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp)
