@@ -237,9 +237,11 @@ CORO_API int coro_interrupt(coro_t *co, int err);
  */
 
 /*
- * Run the event loop on the calling thread until coro_set_exit() is called
- * or no coroutine (and no fd handler, see coro_set_handler()) is left.  Returns the exit code given to coro_set_exit()
- * (0 when the loop ran out of coroutines).  May be called again after it
+ * Run the event loop on the calling thread until coro_set_exit() is called,
+ * SIGINT or SIGTERM arrives (see "Signals"), or no coroutine (and no fd
+ * handler, see coro_set_handler()) is left.  Returns the exit code given
+ * to coro_set_exit(), 128 + signo after SIGINT (130) or SIGTERM (143), or
+ * 0 when the loop ran out of coroutines.  May be called again after it
  * returns: the remaining coroutines continue.  Returns -1 with errno EPERM
  * when called from a coroutine or while the loop already runs, or EDEADLK
  * when every coroutine waits and nothing (no timer) can wake any of them.
