@@ -257,7 +257,9 @@ CORO_API void coro_set_exit(int code);
 CORO_API bool coro_is_running(void);
 
 /*
- * Free this thread's scheduler: every cached stack, slab and table.  The
+ * Free this thread's scheduler: every cached stack, slab and table; stop
+ * watching signals (masks and dispositions as before) and close the fds
+ * the runtime made for itself.  The
  * next call of any function creates a fresh one.  Returns 0, or -1 with
  * errno EBUSY when coroutines still exist or the loop is running.
  */
