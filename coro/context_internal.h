@@ -10,6 +10,7 @@
 #ifndef CORO_CONTEXT_INTERNAL_H
 #define CORO_CONTEXT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -45,6 +46,17 @@ void coro__ctx_init_self(struct coro__ctx *ctx, void *storage);
  * word and MXCSR are preserved, as the ABI requires of any call.
  */
 void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to);
+
+/*
+ * Whether a context carries its own signal mask (ucontext: swapcontext
+ * restores the mask saved with the context), so that a change of the
+ * thread's mask must be copied into every saved context with
+ * coro__ctx_set_sigmask().  The asm backend leaves the mask alone.
+ */
+bool coro__ctx_saves_sigmask(void);
+/* Make *ctx resume with mask (a sigset_t) when next switched to.  Does
+ * nothing where contexts carry no mask. */
+void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask);
 
 /* The backend's name: "asm-x86_64" or "ucontext". */
 const char *coro__ctx_name(void);

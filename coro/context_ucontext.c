@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <ucontext.h>
 
 _Static_assert(sizeof(ucontext_t) <= CORO__CTX_SELF_STORAGE,
@@ -43,6 +44,19 @@ void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to)
         perror("coro: swapcontext");
         abort();
     }
+}
+
+bool coro__ctx_saves_sigmask(void)
+{
+    return true;
+}
+
+void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask)
+{
+    /* The loop's storage before its first switch away holds no context
+     * yet; the mask written there is overwritten by that switch. */
+    if (ctx->p != NULL)
+        ((ucontext_t *)ctx->p)->uc_sigmask = *(const sigset_t *)mask;
 }
 
 const char *coro__ctx_name(void)

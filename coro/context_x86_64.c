@@ -10,6 +10,17 @@ void coro__ctx_init_self(struct coro__ctx *ctx, void *storage)
     ctx->p = NULL;
 }
 
+bool coro__ctx_saves_sigmask(void)
+{
+    return false; /* the mask is the thread's, never switched */
+}
+
+void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask)
+{
+    (void)ctx;
+    (void)mask;
+}
+
 const char *coro__ctx_name(void)
 {
     return "asm-x86_64";

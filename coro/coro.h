@@ -241,9 +241,11 @@ CORO_API int coro_interrupt(coro_t *co, int err);
  */
 
 /*
- * Run the event loop on the calling thread until coro_set_exit() is called
- * or no coroutine (and no fd handler, see coro_set_handler()) is left.  Returns the exit code given to coro_set_exit()
- * (0 when the loop ran out of coroutines).  May be called again after it
+ * Run the event loop on the calling thread until coro_set_exit() is called,
+ * SIGINT or SIGTERM arrives (see "Signals"), or no coroutine (and no fd
+ * handler, see coro_set_handler()) is left.  Returns the exit code given
+ * to coro_set_exit(), 128 + signo after SIGINT (130) or SIGTERM (143), or
+ * 0 when the loop ran out of coroutines.  May be called again after it
  * returns: the remaining coroutines continue.  Returns -1 with errno EPERM
  * when called from a coroutine or while the loop already runs, or EDEADLK
  * when every coroutine waits and nothing (no timer) can wake any of them.
@@ -259,7 +261,9 @@ CORO_API void coro_set_exit(int code);
 CORO_API bool coro_is_running(void);
 
 /*
- * Free this thread's scheduler: every cached stack, slab and table.  The
+ * Free this thread's scheduler: every cached stack, slab and table; stop
+ * watching signals (masks and dispositions as before) and close the fds
+ * the runtime made for itself.  The
  * next call of any function creates a fresh one.  Returns 0, or -1 with
  * errno EBUSY when coroutines still exist or the loop is running.
  */
@@ -1217,6 +1221,212 @@ CORO_API int coro_event_wait_at(coro_event_t *ev, void **value,
                                 const coro_site_t *site);
 
 /* ---------------------------------------------------------------------
+ * Signals
+ *
+ * A signal becomes an event that coroutines wait for, handled by ordinary
+ * code instead of an async handler.  The loop's thread blocks each signal
+ * the runtime watches and reads it through the poller: from a signalfd on
+ * Linux, from a self-pipe written by a handler elsewhere (a small portable
+ * path, untested on our Linux CI; one scheduler per process may watch
+ * signals there, and a fork() child shares the pipe with its parent).
+ *
+ * A process-directed signal (kill(), a terminal's ^C) goes to any thread
+ * that does not block it.  So every thread the application creates must
+ * block the signals coro watches (create threads with them blocked, e.g.
+ * from the loop's thread while the loop runs, or block them first thing);
+ * coro's own threads block every signal.  Watch each signal in one
+ * thread's scheduler only.  Children started with coro_cmd_spawn() get the
+ * signal mask the application had, without coro's blocks; other ways of
+ * starting a child inherit the blocks (and exec keeps them).
+ *
+ * Who gets a signal: every coroutine waiting for it when it is read gets
+ * it (one arrival wakes them all).  One that arrives while nobody waits
+ * is kept pending, once per signal number like the kernel's standard
+ * signals (a second arrival before the next wait is merged into the
+ * first), and the next wait for it returns at once.  A signal is watched
+ * from its first coro_signal_watch() or wait until coro_signal_unwatch()
+ * or coro_fini(), so none is lost between two waits.
+ *
+ * By default, while coro_event_loop() runs, SIGINT and SIGTERM end the
+ * loop cleanly: it returns 128 + signo (130, 143), as a shell reports a
+ * death by signal, with every coroutine left as it was (run the loop
+ * again to let them go on, or interrupt them first).  This applies only
+ * while the application neither watches nor waits for that signal, and
+ * only while the loop runs: the loop blocks them when it starts and
+ * restores the mask when it returns.  coro_set_default_signals() turns
+ * it off.
+ */
+
+/* What is known about one signal's arrival; 0 where unknown. */
+typedef struct coro_siginfo {
+    int signo;   /* the signal number */
+    int code;    /* si_code: SI_USER (kill), SI_QUEUE, CLD_EXITED... */
+    pid_t pid;   /* sender's pid (kill, sigqueue), the child (SIGCHLD) */
+    uid_t uid;   /* sender's real uid */
+    int value;   /* sigqueue()'s int value; SIGCHLD: exit status/signal */
+} coro_siginfo_t;
+
+/*
+ * Wait for signal signo (see "Who gets a signal" above).  Watches signo
+ * first, as coro_signal_watch() does, and the watch stays after the call
+ * returns, whatever its result.  Blocks, and while it waits it keeps the
+ * event loop waiting too (no EDEADLK: only the outside world can end the
+ * wait).  *info (if not NULL) receives what is known of the arrival.
+ *
+ * Returns signo, or -1 with errno EINVAL (signo is not a signal that can
+ * be watched, see coro_signal_watch()), EPERM, ETIMEDOUT, an interrupt's
+ * errno, or an errno of coro_signal_watch().
+ */
+CORO_API int coro_wait_signal(int signo, coro_siginfo_t *info);
+
+/*
+ * Wait for any of the n signals in signos[] (borrowed); as
+ * coro_wait_signal().  Returns the signal that came (the lowest-numbered
+ * pending one if several are pending), or -1 with errno as above, and
+ * EINVAL when signos is NULL or n is 0.  A failed call watches nothing
+ * new when it fails with EINVAL.
+ */
+CORO_API int coro_wait_signals(const int *signos, size_t n,
+                               coro_siginfo_t *info);
+
+/*
+ * Start watching signo now, without waiting: from here on it is blocked
+ * in the calling thread and kept pending for the next coro_wait_signal()
+ * instead of taking its default action (or, for SIGINT and SIGTERM,
+ * ending the loop).  Use it before the loop starts or before a child is
+ * told to signal us, so that no early arrival is lost.  Does not block;
+ * callable outside coroutines.  Watching a watched signal does nothing.
+ *
+ * Returns 0, or -1 with errno EINVAL (signo out of range, SIGKILL,
+ * SIGSTOP, a fault signal: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, or a
+ * signal the C library reserves), ENOMEM, EMFILE or ENFILE (no signalfd
+ * or pipe could be created).
+ */
+CORO_API int coro_signal_watch(int signo);
+
+/*
+ * Stop watching signo: a pending arrival is dropped, and the signal gets
+ * back the mask (and disposition) it had before coro watched it, so one
+ * the kernel still holds for us is delivered then, with its usual action.
+ * Returns 0 (also when signo was not watched), or -1 with errno EINVAL
+ * (as coro_signal_watch()) or EBUSY (a coroutine waits for signo).
+ */
+CORO_API int coro_signal_unwatch(int signo);
+
+/*
+ * Whether SIGINT and SIGTERM end the event loop while it runs (true by
+ * default; see above).  Takes effect at once, also while the loop runs.
+ * The setting belongs to the thread's scheduler (coro_fini() resets it).
+ * If the signals cannot be caught when the loop starts (no fd left), a
+ * warning is printed on stderr and the loop runs without them.  Returns
+ * the previous setting; never fails (if the scheduler cannot be created,
+ * it changes nothing and returns true).
+ */
+CORO_API bool coro_set_default_signals(bool on);
+
+/* ---------------------------------------------------------------------
+ * Child processes
+ *
+ * Waiting for a child blocks the coroutine, never the loop, and reports
+ * the end at once: on Linux through a pidfd (pidfd_open) that the poller
+ * watches; where there is none (older kernels, other systems), or with
+ * the environment variable CORO_WAITPID=sigchld, by watching SIGCHLD and
+ * trying waitpid(WNOHANG) for each waiter when it comes.  On that path
+ * SIGCHLD is watched while someone waits, and the rule above about
+ * blocking watched signals in every thread applies to it.
+ *
+ * Status values use the wait(2) encoding: WIFEXITED(), WEXITSTATUS(),
+ * WIFSIGNALED(), WTERMSIG() from <sys/wait.h> apply; a child that exits
+ * with status 0 is reported like any other.  A child must not be reaped
+ * behind coro's back (another waitpid(), SIGCHLD set to SIG_IGN): its
+ * waiters then fail with ECHILD.
+ */
+
+/*
+ * Wait for child pid to end and reap it; *status (if not NULL) receives
+ * its wait(2) status.  Blocks (the loop keeps running the others, and it
+ * keeps waiting for the child rather than reporting EDEADLK).  Several
+ * coroutines may wait for one child at once: all get the same status.  A
+ * wait that fails (deadline, interrupt) leaves the child unreaped, so
+ * it can be waited for again.
+ *
+ * Returns pid, or -1 with errno EINVAL (pid <= 0: waiting for any child
+ * or a process group is not offered), ECHILD (pid is not a child of this
+ * process, or was reaped already), EPERM, ETIMEDOUT, an interrupt's
+ * errno, ENOMEM, EMFILE or ENFILE.
+ */
+CORO_API pid_t coro_waitpid(pid_t pid, int *status);
+
+/*
+ * A command started by coro_cmd_spawn(): caller storage, filled by the
+ * call.  It owns the pipe ends it holds (in, out, err) until
+ * coro_cmd_close(); take one over by copying it and setting the field to
+ * -1.  Our ends are non-blocking and close-on-exec: read and write them
+ * with plain read()/write(), and coro_wait_readable()/coro_wait_writable()
+ * on EAGAIN, or with coro's socket calls.
+ */
+typedef struct coro_cmd {
+    pid_t pid;   /* the child; valid until reaped */
+    int in;      /* write end of the child's stdin, or -1 */
+    int out;     /* read end of the child's stdout, or -1 */
+    int err;     /* read end of the child's stderr, or -1 */
+    int status;  /* its wait(2) status once reaped */
+    bool reaped; /* coro_cmd_wait() has reaped it: status is valid */
+} coro_cmd_t;
+
+/* Flags for coro_cmd_spawn(); a stream without a flag is inherited. */
+#define CORO_CMD_STDIN 0x1   /* a pipe to the child's stdin: cmd->in */
+#define CORO_CMD_STDOUT 0x2  /* a pipe from its stdout: cmd->out */
+#define CORO_CMD_STDERR 0x4  /* a pipe from its stderr: cmd->err */
+#define CORO_CMD_MERGE 0x8   /* its stderr goes to the stdout pipe too
+                                (needs CORO_CMD_STDOUT, excludes STDERR) */
+
+/*
+ * Start argv[0] (searched in PATH unless it contains a '/') with the
+ * arguments argv[] (NULL-terminated, borrowed) and the environment of
+ * this process, with pipes as flags asks, through posix_spawn.  Does not
+ * block (posix_spawn returns once the child has called exec); callable
+ * outside coroutines.  The child gets the signal mask the application
+ * had before coro blocked any signal, and no fd of ours but its pipes.
+ *
+ * Returns 0 with *cmd filled, or -1 with errno EINVAL (cmd or argv NULL,
+ * argv[0] NULL, unknown flags, CORO_CMD_MERGE without CORO_CMD_STDOUT or
+ * with CORO_CMD_STDERR), the errno of the exec where the C library
+ * reports it (ENOENT for a program that does not exist, EACCES, ENOEXEC:
+ * glibc, musl, the BSDs and macOS do; a library that does not lets the
+ * child exit with status 127 instead), EMFILE, ENFILE, ENOMEM, EAGAIN
+ * (process limit).  A failed call leaves no fd open and no child behind.
+ */
+CORO_API int coro_cmd_spawn(coro_cmd_t *cmd, const char *const argv[],
+                            int flags);
+
+/*
+ * Wait for cmd's child to end and reap it (coro_waitpid()), keeping the
+ * status in cmd; once reaped, return the kept status at once, to any
+ * number of callers.  The pipes stay open: output still buffered in them
+ * can be read after the wait.  Blocks.  0 and *status (if not NULL) set,
+ * or -1 with errno EINVAL (cmd NULL) or an errno of coro_waitpid().
+ */
+CORO_API int coro_cmd_wait(coro_cmd_t *cmd, int *status);
+
+/*
+ * Send signo to cmd's child, unless it has been reaped (then its pid may
+ * belong to another process already).  Does not block.  0, or -1 with
+ * errno EINVAL (cmd NULL, bad signo), ESRCH (reaped).
+ */
+CORO_API int coro_cmd_kill(coro_cmd_t *cmd, int signo);
+
+/*
+ * Close the pipe ends cmd still holds with coro_close() (coroutines
+ * waiting on them wake with EBADF) and set them to -1.  Neither waits
+ * for the child nor kills it: reap it with coro_cmd_wait(), or it stays
+ * a zombie.  Close just stdin (to send EOF) with coro_close(cmd->in) and
+ * cmd->in = -1.  Does not block.  0, or -1 with errno EINVAL (cmd NULL)
+ * or the first error of coro_close() (every fd is closed anyway).
+ */
+CORO_API int coro_cmd_close(coro_cmd_t *cmd);
+
+/* ---------------------------------------------------------------------
  * Wait sites.  In C, the blocking calls above are also macros that record
  * the caller's file, line and function for coro_where(); (coro_sleep)(x)
  * calls the plain function, which records only its return address.
@@ -1231,6 +1441,15 @@ CORO_API int coro_in_parallel_at(coro_task_t *tasks, size_t n,
 CORO_API int coro_wait_fd_at(int fd, int events, const coro_site_t *site);
 CORO_API int coro_wait_readable_at(int fd, const coro_site_t *site);
 CORO_API int coro_wait_writable_at(int fd, const coro_site_t *site);
+CORO_API int coro_wait_signal_at(int signo, coro_siginfo_t *info,
+                                 const coro_site_t *site);
+CORO_API int coro_wait_signals_at(const int *signos, size_t n,
+                                  coro_siginfo_t *info,
+                                  const coro_site_t *site);
+CORO_API pid_t coro_waitpid_at(pid_t pid, int *status,
+                               const coro_site_t *site);
+CORO_API int coro_cmd_wait_at(coro_cmd_t *cmd, int *status,
+                              const coro_site_t *site);
 
 #ifndef __cplusplus
 /* The caller's site as a compound literal: it lives as long as the block
@@ -1256,6 +1475,11 @@ CORO_API int coro_wait_writable_at(int fd, const coro_site_t *site);
 #define coro_chan_send(ch, it) coro_chan_send_at((ch), (it), CORO_HERE)
 #define coro_chan_recv(ch, it) coro_chan_recv_at((ch), (it), CORO_HERE)
 #define coro_event_wait(ev, v) coro_event_wait_at((ev), (v), CORO_HERE)
+#define coro_wait_signal(sig, info) coro_wait_signal_at((sig), (info), CORO_HERE)
+#define coro_wait_signals(sigs, n, info)                                    \
+    coro_wait_signals_at((sigs), (n), (info), CORO_HERE)
+#define coro_waitpid(pid, st) coro_waitpid_at((pid), (st), CORO_HERE)
+#define coro_cmd_wait(cmd, st) coro_cmd_wait_at((cmd), (st), CORO_HERE)
 #endif
 
 #ifdef __cplusplus

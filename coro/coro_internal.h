@@ -24,6 +24,8 @@
 struct sched;
 struct coro__stacks;
 struct coro__io;
+struct coro__signals;
+struct coro__procs;
 
 #define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -351,6 +353,8 @@ struct sched {
     struct coro__stacks *stacks; /* stack.c state */
     struct coro__io *io;       /* fd.c state: poller, fd records; NULL
                                   until the first fd is used */
+    struct coro__signals *signals; /* signal.c state; NULL until used */
+    struct coro__procs *procs; /* process.c state; NULL until used */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
@@ -464,6 +468,9 @@ static inline int64_t coro__coarse_now(const struct sched *s)
     return t > s->now ? t : s->now;
 }
 
+/* process.c: nothing to free yet; for coro_fini. */
+void coro__process_fini(struct sched *s);
+
 /* local.c: run destructors and free co's values. */
 void coro__local_exit(struct coro *co);
 
@@ -528,6 +535,11 @@ int coro__sys_wakeup_open(int *rfd, int *wfd);
 void coro__sys_wakeup_signal(int wfd);
 void coro__sys_wakeup_drain(int rfd);
 void coro__sys_wakeup_close(int rfd, int wfd);
+/* A pipe with both ends close-on-exec (blocking).  0, or -1 with errno. */
+int coro__sys_pipe_cloexec(int p[2]);
+/* A pidfd for child pid (close-on-exec), or -1 with errno: ENOSYS where
+ * there are none (old kernels, other systems), ESRCH, EMFILE... */
+int coro__sys_pidfd_open(pid_t pid);
 
 struct sockaddr;
 /* Sockets.  New fds are non-blocking and close-on-exec; -1 and errno. */

@@ -34,6 +34,9 @@ struct coro__io {
     size_t watched;              /* application fds registered */
     size_t waiting;              /* coroutines parked in coro__fd_wait() */
     size_t handlers;             /* public handlers installed */
+    size_t internals;            /* internal handlers installed (wake-up
+                                    fd, signalfd, pidfds): polled while
+                                    coroutines run, like handlers */
     long holds;                  /* coro__io_hold() count */
     uint64_t events;             /* events reported by the poller */
     size_t fd_limit;             /* fds at or above cannot exist (the
@@ -330,7 +333,25 @@ int coro__fd_set_internal(struct sched *s, int fd, coro__fd_handler_fn fn,
         f->on_ready = NULL;
         return -1;
     }
+    s->io->internals++;
     return 0;
+}
+
+void coro__fd_drop_internal(struct sched *s, int fd)
+{
+    struct coro__fd *f = coro__fd_find(s, fd);
+    if (f == NULL || !f->internal)
+        return;
+    s->io->internals--;
+    if (f->state == CORO__FD_POLLED) {
+        int saved = errno; /* the fd may have been dup'ed: stop events */
+        coro__poller_del(s->io->poller, fd);
+        errno = saved;
+    }
+    fd_unregister(s, f);
+    f->internal = false;
+    f->on_ready = NULL;
+    f->handler_arg = NULL;
 }
 
 void coro__io_hold(struct sched *s, int delta)
@@ -705,6 +726,7 @@ static void io_after_fork(struct sched *s)
         struct coro__fd *w = coro__fd_find(s, io->wake_rfd);
         memset(w, 0, sizeof *w);
         fd_init(w);
+        io->internals--; /* coro__remote_enable() below counts it again */
         coro__sys_wakeup_close(io->wake_rfd, io->wake_wfd);
         io->wake_rfd = io->wake_wfd = -1;
         atomic_store(&io->remote, NULL); /* posted by threads now gone */
@@ -763,7 +785,8 @@ bool coro__io_watching(const struct sched *s)
 {
     const struct coro__io *io = s->io;
     return io != NULL && io->poller != NULL &&
-           (io->waiting > 0 || io->handlers > 0 || io->holds > 0);
+           (io->waiting > 0 || io->handlers > 0 || io->holds > 0 ||
+            io->internals > 0);
 }
 
 void coro__io_stats(const struct sched *s, coro_stats_t *out)

@@ -110,6 +110,10 @@ void coro__fd_fresh(struct sched *s, int fd);
 int coro__fd_set_internal(struct sched *s, int fd, coro__fd_handler_fn fn,
                           void *ud);
 
+/* Undo coro__fd_set_internal() before closing fd: unregister it and
+ * make its record an ordinary one again.  Never fails. */
+void coro__fd_drop_internal(struct sched *s, int fd);
+
 /*
  * Keep the loop waiting: a coroutine parked on something only the world
  * outside can end (a signal, a child, an offload job) counts as one hold,
@@ -144,7 +148,8 @@ bool coro__io_can_wake(const struct sched *s);
 /* Whether fd handlers are installed: they keep the loop running even
  * when no coroutine is left, as they spawn new ones. */
 bool coro__io_has_handlers(const struct sched *s);
-/* Whether polling without blocking could make anyone runnable. */
+/* Whether polling without blocking could make anyone runnable (or end
+ * the loop: an internal fd may carry SIGTERM). */
 bool coro__io_watching(const struct sched *s);
 /* Counters for coro_stats(). */
 void coro__io_stats(const struct sched *s, coro_stats_t *out);

@@ -10,6 +10,7 @@
  */
 #include "coro_internal.h"
 #include "io_internal.h"
+#include "signal_internal.h"
 
 #include <limits.h>
 #include <math.h>
@@ -603,6 +604,7 @@ int coro_event_loop(void)
     }
     s->running = true;
     coro__clock_start(); /* again after fork(): threads do not survive it */
+    coro__signal_loop_start(s); /* SIGINT and SIGTERM end the loop */
     int64_t tps = tsc_ticks_per_sec();
     bool polled = false; /* the poller was asked during this pass */
     int rc;
@@ -647,6 +649,7 @@ int coro_event_loop(void)
         do_switch(s, NULL, run_pop(s), now);
     }
     coro__clock_busy(s, false);
+    rc = coro__signal_loop_end(s, rc);
     s->running = false;
     s->exit_requested = false; /* consumed: the next run starts afresh */
     s->exit_code = 0;
@@ -678,6 +681,8 @@ int coro_fini(void)
         return -1;
     }
     coro__watchdog_busy(s, false); /* never left on the watch list */
+    coro__signal_fini(s);
+    coro__process_fini(s);
     coro__io_fini(s);
     coro__stack_fini(s);
     coro__sys_free(s->id_hash);

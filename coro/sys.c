@@ -21,6 +21,7 @@
 #if defined(__linux__)
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #endif
 
 /* Injected failures, per operation: fail the call when countdown hits 1. */
@@ -172,6 +173,34 @@ void coro__sys_wakeup_close(int rfd, int wfd)
     close(rfd);
     if (wfd != rfd)
         close(wfd);
+}
+
+int coro__sys_pipe_cloexec(int p[2])
+{
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) ||      \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+    return pipe2(p, O_CLOEXEC);
+#else
+    /* No pipe2 (macOS): a fork() in another thread between the two calls
+     * could leak the pipe into a child; coro's own spawns do not fork. */
+    if (pipe(p) != 0)
+        return -1;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+#endif
+}
+
+int coro__sys_pidfd_open(pid_t pid)
+{
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    /* The raw system call: glibc has a wrapper only since 2.36. */
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 const char *coro__sys_fault_sp(const void *uctx)
