@@ -23,6 +23,7 @@
 struct sched;
 struct coro__stacks;
 struct coro__io;
+struct coro__offload;
 
 #define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -270,6 +271,8 @@ struct sched {
     struct coro__stacks *stacks; /* stack.c state */
     struct coro__io *io;       /* fd.c state: poller, fd records; NULL
                                   until the first fd is used */
+    struct coro__offload *offload; /* offload.c: the thread pool; NULL
+                                      until first used */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
@@ -327,6 +330,10 @@ static inline int64_t coro__coarse_now(const struct sched *s)
 
 /* local.c: run destructors and free co's values. */
 void coro__local_exit(struct coro *co);
+
+/* offload.c: join the pool's threads and free it (coro_fini, before the
+ * I/O state goes, as finished jobs are posted through it). */
+void coro__offload_fini(struct sched *s);
 
 /* diag.c: async-signal-safe formatting into a fixed buffer (for signal
  * handlers: no stdio, no malloc). */

@@ -660,6 +660,7 @@ int coro_fini(void)
         errno = EBUSY;
         return -1;
     }
+    coro__offload_fini(s);
     coro__io_fini(s);
     coro__stack_fini(s);
     coro__sys_free(s->id_hash);
