@@ -41,6 +41,18 @@ struct coro__offload;
 #define CORO__ASAN 0
 #endif
 
+/* ThreadSanitizer likewise: each coroutine is a TSan fiber. */
+#if defined(__SANITIZE_THREAD__)
+#define CORO__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO__TSAN 1
+#endif
+#endif
+#ifndef CORO__TSAN
+#define CORO__TSAN 0
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Timers: an intrusive binary min-heap (timer.c).                    */
 
@@ -236,6 +248,7 @@ struct coro {
     int64_t max_slice_ticks;  /* longest slice */
     struct coro__stack stack; /* the stack this record sits on */
     void *asan_fake_stack;    /* ASan fake stack saved while switched out */
+    void *tsan_fiber;         /* TSan fiber of this coroutine (TSan only) */
     char name[CORO_NAME_MAX + 1];
 };
 
@@ -273,6 +286,7 @@ struct sched {
                                   until the first fd is used */
     struct coro__offload *offload; /* offload.c: the thread pool; NULL
                                       until first used */
+    void *tsan_loop_fiber;     /* the thread's own TSan fiber (TSan only) */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
