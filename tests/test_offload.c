@@ -726,6 +726,7 @@ static int waits_for_nine(void *arg)
 
 Test(offload_pool, after_fork_the_child_starts_a_pool_of_its_own)
 {
+    SKIP_UNDER_TSAN("coroutines serve in a forked child");
     struct forked f = {0};
     f.waiter = coro_spawn_opts(waits_for_nine, NULL,
                                &(coro_opts_t){.joinable = 1});
