@@ -255,9 +255,10 @@ CORO_API void coro_set_exit(int code);
 CORO_API bool coro_is_running(void);
 
 /*
- * Free this thread's scheduler: every cached stack, slab and table.  The
- * next call of any function creates a fresh one.  Returns 0, or -1 with
- * errno EBUSY when coroutines still exist or the loop is running.
+ * Free this thread's scheduler: every cached stack, slab and table, and
+ * its offload pool (joining the threads after the jobs they still run).
+ * The next call of any function creates a fresh one.  Returns 0, or -1
+ * with errno EBUSY when coroutines still exist or the loop is running.
  */
 CORO_API int coro_fini(void);
 
