@@ -261,11 +261,12 @@ CORO_API void coro_set_exit(int code);
 CORO_API bool coro_is_running(void);
 
 /*
- * Free this thread's scheduler: every cached stack, slab and table; stop
- * watching signals (masks and dispositions as before) and close the fds
- * the runtime made for itself.  The
- * next call of any function creates a fresh one.  Returns 0, or -1 with
- * errno EBUSY when coroutines still exist or the loop is running.
+ * Free this thread's scheduler: every cached stack, slab and table, and
+ * its offload pool (joining the threads after the jobs they still run);
+ * stop watching signals (masks and dispositions as before) and close the
+ * fds the runtime made for itself.  The next call of any function creates
+ * a fresh one.  Returns 0, or -1 with errno EBUSY when coroutines still
+ * exist or the loop is running.
  */
 CORO_API int coro_fini(void);
 
@@ -726,6 +727,116 @@ CORO_API int coro_selfishness(void);
  * coro_info() reports the value and the yields it forced.
  */
 CORO_API int coro_set_max_selfish_acts(coro_t *co, int n);
+
+/* ---------------------------------------------------------------------
+ * Blocking offload
+ *
+ * Calls that would block the whole thread (getaddrinfo, reads and writes
+ * of regular files, CPU-heavy work) run on a small pool of threads while
+ * the calling coroutine waits; the other coroutines keep running.  Each
+ * scheduler has its own pool.  Threads start on first use, one per job
+ * waiting beyond the idle ones, up to coro_offload_set_threads() (default
+ * 4); they block all signals.  Jobs run in the order they were submitted.
+ *
+ * A job cannot be stopped once a thread runs it.  When the caller's
+ * deadline passes or it is interrupted, the call returns at once
+ * (ETIMEDOUT, the interrupt's errno); a job not yet started is dropped,
+ * a running one finishes on its thread and its result is thrown away.
+ * So fn may still run after coro_offload() returned: whatever its arg
+ * points to must stay valid until fn ends, whatever the caller sees.  The
+ * wrappers below copy their arguments (fd included, with dup) and are
+ * safe.  After fork(), the child's pool starts with no threads: a child's
+ * coroutine that waited for a job not yet finished fails with ECANCELED
+ * (the job is the parent's).  coro_fini() shuts the pool down.
+ */
+
+/*
+ * Run fn(arg) on a pool thread and wait for it.  Blocks.  On 0, *result
+ * (if not NULL) holds what fn returned and errno is the thread's errno
+ * after fn (set to 0 before fn ran).  -1 with errno EINVAL (fn NULL),
+ * EPERM, ETIMEDOUT, an interrupt's errno (then fn may still run, see
+ * above), ENOMEM, EAGAIN (no thread could be started), or ECANCELED (a
+ * fork() child, see above).  If fn finished before a late interrupt
+ * reached the caller, the call succeeds and the interrupt fails the next
+ * blocking call (as in coro_join()).  arg is borrowed until fn returns.
+ */
+CORO_API int coro_offload(intptr_t (*fn)(void *arg), void *arg,
+                          intptr_t *result);
+
+/* Most threads coro_offload_set_threads() accepts. */
+#define CORO_OFFLOAD_THREADS_MAX 256
+
+/*
+ * Let this thread's pool run up to n threads (1..CORO_OFFLOAD_THREADS_MAX;
+ * default 4).  Growing starts threads as jobs need them; shrinking makes
+ * idle threads beyond n leave at once and busy ones when their job ends.
+ * Does not block.  Returns the previous limit, or -1 with errno EINVAL
+ * (n out of range) or ENOMEM.
+ */
+CORO_API int coro_offload_set_threads(int n);
+
+/*
+ * Stop and join every thread of this thread's pool; they start again with
+ * the next job.  Waits (blocking the thread, not just the coroutine) for
+ * running jobs whose callers gave up to finish.  Callable anywhere on the
+ * scheduler's thread.  0, or -1 with errno EBUSY while a coroutine waits
+ * for a job.
+ */
+CORO_API int coro_offload_shutdown(void);
+
+struct addrinfo;
+
+/*
+ * getaddrinfo(3) on a pool thread.  Blocks.  Returns what getaddrinfo
+ * returned: 0 with *res set (free it with freeaddrinfo()), or an EAI_*
+ * code (EAI_SYSTEM with errno from the lookup).  Failures of the call
+ * itself return EAI_SYSTEM with errno EINVAL (res NULL), EPERM,
+ * ETIMEDOUT, an interrupt's errno, ENOMEM, EAGAIN or ECANCELED, as
+ * coro_offload(); a lookup given up on is freed when it ends.  node,
+ * service and hints are copied (only ai_flags, ai_family, ai_socktype
+ * and ai_protocol of hints are read).
+ */
+CORO_API int coro_getaddrinfo(const char *node, const char *service,
+                              const struct addrinfo *hints,
+                              struct addrinfo **res);
+
+/*
+ * pread(2) / pwrite(2) of a regular file (or any fd) on a pool thread:
+ * one call, so the count may be short.  Blocks.  The job works on a
+ * duplicate of fd and its own copy of the data (len bytes of memory), so
+ * the caller may close fd or reuse buf as soon as the call returns, even
+ * after a timeout.  Returns the bytes transferred, or -1 with errno
+ * EBADF (fd < 0 or not open), EINVAL (buf NULL with len > 0, len above
+ * SSIZE_MAX, offset < 0), the errno of pread/pwrite (ESPIPE, EISDIR...),
+ * EMFILE (no fd for the duplicate), or those of coro_offload().
+ */
+CORO_API ssize_t coro_pread(int fd, void *buf, size_t len, off_t offset);
+CORO_API ssize_t coro_pwrite(int fd, const void *buf, size_t len,
+                             off_t offset);
+
+/* The same, recording the caller's wait site (see "Wait sites"). */
+CORO_API int coro_offload_at(intptr_t (*fn)(void *arg), void *arg,
+                             intptr_t *result, const coro_site_t *site);
+CORO_API int coro_getaddrinfo_at(const char *node, const char *service,
+                                 const struct addrinfo *hints,
+                                 struct addrinfo **res,
+                                 const coro_site_t *site);
+CORO_API ssize_t coro_pread_at(int fd, void *buf, size_t len, off_t offset,
+                               const coro_site_t *site);
+CORO_API ssize_t coro_pwrite_at(int fd, const void *buf, size_t len,
+                                off_t offset, const coro_site_t *site);
+
+#ifndef __cplusplus
+/* CORO_HERE is defined under "Wait sites"; macros expand at use. */
+#define coro_offload(fn, arg, res)                                         \
+    coro_offload_at((fn), (arg), (res), CORO_HERE)
+#define coro_getaddrinfo(n, s, h, r)                                       \
+    coro_getaddrinfo_at((n), (s), (h), (r), CORO_HERE)
+#define coro_pread(fd, b, n, o)                                            \
+    coro_pread_at((fd), (b), (n), (o), CORO_HERE)
+#define coro_pwrite(fd, b, n, o)                                           \
+    coro_pwrite_at((fd), (b), (n), (o), CORO_HERE)
+#endif
 
 /* ---------------------------------------------------------------------
  * Diagnostics

@@ -26,6 +26,7 @@ struct coro__stacks;
 struct coro__io;
 struct coro__signals;
 struct coro__procs;
+struct coro__offload;
 
 #define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -41,6 +42,18 @@ struct coro__procs;
 #endif
 #ifndef CORO__ASAN
 #define CORO__ASAN 0
+#endif
+
+/* ThreadSanitizer likewise: each coroutine is a TSan fiber. */
+#if defined(__SANITIZE_THREAD__)
+#define CORO__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO__TSAN 1
+#endif
+#endif
+#ifndef CORO__TSAN
+#define CORO__TSAN 0
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -242,6 +255,7 @@ struct coro {
     uint64_t selfish_yields;  /* yields forced by coro__selfish_act() */
     struct coro__stack stack; /* the stack this record sits on */
     void *asan_fake_stack;    /* ASan fake stack saved while switched out */
+    void *tsan_fiber;         /* TSan fiber of this coroutine (TSan only) */
     char name[CORO_NAME_MAX + 1];
 };
 
@@ -355,6 +369,9 @@ struct sched {
                                   until the first fd is used */
     struct coro__signals *signals; /* signal.c state; NULL until used */
     struct coro__procs *procs; /* process.c state; NULL until used */
+    struct coro__offload *offload; /* offload.c: the thread pool; NULL
+                                      until first used */
+    void *tsan_loop_fiber;     /* the thread's own TSan fiber (TSan only) */
     char *asan_loop_stack_lo;  /* loop's stack, for ASan switches */
     size_t asan_loop_stack_size;
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
@@ -473,6 +490,10 @@ void coro__process_fini(struct sched *s);
 
 /* local.c: run destructors and free co's values. */
 void coro__local_exit(struct coro *co);
+
+/* offload.c: join the pool's threads and free it (coro_fini, before the
+ * I/O state goes, as finished jobs are posted through it). */
+void coro__offload_fini(struct sched *s);
 
 /* diag.c: async-signal-safe formatting into a fixed buffer (for signal
  * handlers: no stdio, no malloc). */

@@ -22,6 +22,9 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if CORO__TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 __thread struct sched *coro__tls_sched;
 
@@ -76,6 +79,9 @@ struct sched *coro__sched(void)
     s->default_selfish = CORO__SELFISH_DEFAULT;
     coro__latency_init(s);
     loop_stack_bounds(s);
+#if CORO__TSAN
+    s->tsan_loop_fiber = __tsan_get_current_fiber();
+#endif
     coro__clock_start();
     coro__tls_sched = s;
     return s;
@@ -195,6 +201,9 @@ static void registry_remove(struct sched *s, struct coro *co)
 static void release(struct sched *s, struct coro *co)
 {
     registry_remove(s, co);
+#if CORO__TSAN
+    __tsan_destroy_fiber(co->tsan_fiber); /* never the running one */
+#endif
     co->magic = 0;
     coro__stack_put(s, co);
 }
@@ -287,6 +296,11 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
         __sanitizer_start_switch_fiber(dying ? NULL : &fake,
                                        s->asan_loop_stack_lo,
                                        s->asan_loop_stack_size);
+#endif
+#if CORO__TSAN
+    /* Synchronising switch: coroutines of one thread share data freely. */
+    __tsan_switch_to_fiber(to != NULL ? to->tsan_fiber : s->tsan_loop_fiber,
+                           0);
 #endif
     coro__ctx_switch(from != NULL ? &from->ctx : &s->loop_ctx,
                      to != NULL ? &to->ctx : &s->loop_ctx);
@@ -400,6 +414,9 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
      * coroutine never returned from (it ended inside a switch). */
     __asan_unpoison_memory_region(co->stack.lo,
                                   (size_t)(co->stack.hi - co->stack.lo));
+#endif
+#if CORO__TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
 #endif
     coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
     registry_add(s, co);
@@ -681,6 +698,7 @@ int coro_fini(void)
         return -1;
     }
     coro__watchdog_busy(s, false); /* never left on the watch list */
+    coro__offload_fini(s);
     coro__signal_fini(s);
     coro__process_fini(s);
     coro__io_fini(s);

@@ -599,6 +599,7 @@ static int fork_and_serve(void *arg)
 
 Test(poller, after_fork_parent_and_child_each_serve_with_their_own_poller)
 {
+    SKIP_UNDER_TSAN("coroutines serve in a forked child");
     struct forker f;
     pair(f.mine);
     pair(f.theirs);

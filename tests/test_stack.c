@@ -130,6 +130,7 @@ static void canary_overflow(void)
 
 Test(stack, an_overflow_of_an_unguarded_stack_is_caught_by_its_canary)
 {
+    SKIP_UNDER_TSAN("spends the guard budget: 16k coroutines");
     char out[4096];
     int st = in_child(canary_overflow, out, sizeof out);
     cr_assert(WIFSIGNALED(st), "child exited with %d: %s",
@@ -175,6 +176,7 @@ static int stop_all(void *arg)
 
 Test(stack, two_hundred_thousand_parked_coroutines_fit_the_default_map_limit)
 {
+    SKIP_UNDER_TSAN("200k coroutines");
     struct many m = {.n = 200000};
     m.all = malloc(m.n * sizeof *m.all);
     for (size_t i = 0; i < m.n; i++) {

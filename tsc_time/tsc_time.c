@@ -236,20 +236,36 @@ static __int128 conv_apply(const struct conv *c, __int128 x)
     return x < 0 ? -(__int128)q : (__int128)q;
 }
 
+/*
+ * ThreadSanitizer does not model fences (GCC refuses them under
+ * -fsanitize=thread).  There every access of the seqlock is seq_cst and
+ * the fences go: a single total order then keeps a reader that saw any
+ * word of a write from missing that write's odd sequence number.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SEQ_ORDER(o) memory_order_seq_cst
+#define SEQ_FENCE(o) ((void)0)
+#else
+#define SEQ_ORDER(o) (o)
+#define SEQ_FENCE(o) atomic_thread_fence(o)
+#endif
+
 static void params_read(struct params *out)
 {
     uint64_t words[PARAMS_WORDS];
     uint64_t seq;
 
     do {
-        seq = atomic_load_explicit(&params_seq, memory_order_acquire);
+        seq = atomic_load_explicit(&params_seq,
+                                   SEQ_ORDER(memory_order_acquire));
         for (size_t i = 0; i < PARAMS_WORDS; i++)
-            words[i] =
-                atomic_load_explicit(&params_words[i], memory_order_relaxed);
+            words[i] = atomic_load_explicit(&params_words[i],
+                                            SEQ_ORDER(memory_order_relaxed));
         /* Orders the word loads before the re-check of the sequence. */
-        atomic_thread_fence(memory_order_acquire);
+        SEQ_FENCE(memory_order_acquire);
     } while ((seq & 1) ||
-             seq != atomic_load_explicit(&params_seq, memory_order_relaxed));
+             seq != atomic_load_explicit(&params_seq,
+                                         SEQ_ORDER(memory_order_relaxed)));
     memcpy(out, words, sizeof *out);
 }
 
@@ -260,12 +276,15 @@ static void params_write(const struct params *p)
     uint64_t seq = atomic_load_explicit(&params_seq, memory_order_relaxed);
 
     memcpy(words, p, sizeof words);
-    atomic_store_explicit(&params_seq, seq + 1, memory_order_relaxed);
+    atomic_store_explicit(&params_seq, seq + 1,
+                          SEQ_ORDER(memory_order_relaxed));
     /* Orders the odd sequence before any word store. */
-    atomic_thread_fence(memory_order_release);
+    SEQ_FENCE(memory_order_release);
     for (size_t i = 0; i < PARAMS_WORDS; i++)
-        atomic_store_explicit(&params_words[i], words[i], memory_order_relaxed);
-    atomic_store_explicit(&params_seq, seq + 2, memory_order_release);
+        atomic_store_explicit(&params_words[i], words[i],
+                              SEQ_ORDER(memory_order_relaxed));
+    atomic_store_explicit(&params_seq, seq + 2,
+                          SEQ_ORDER(memory_order_release));
 }
 
 /* Anchor ticks to CLOCK_REALTIME at rate hz and publish the new set. */
