@@ -8,6 +8,8 @@
 #include "socket_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -151,24 +153,46 @@ bad:
     return -1;
 }
 
+/* errno for a getaddrinfo() failure. */
+static int eai_errno(int eai)
+{
+    switch (eai) {
+    case EAI_SYSTEM:
+        return errno;
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+    case EAI_FAIL:
+        return ENOENT;
+    case EAI_AGAIN:
+        return EAGAIN;
+    case EAI_MEMORY:
+        return ENOMEM;
+    default:
+        return EIO;
+    }
+}
+
 /*
  * Look a host name up: up to max addresses into out[], with port and type
  * from p.  Returns how many, or -1 with errno.
  *
- * TODO(offload): route every name through the offload pool's getaddrinfo
- * (branch offload), so the lookup blocks only the calling coroutine:
- * there, try each address in order (coro_dial() already does), and map
- * EAI_NONAME/EAI_NODATA to ENOENT, EAI_AGAIN to EAGAIN, EAI_MEMORY to
- * ENOMEM, others to EIO.  Until then only "localhost" is known, as
- * 127.0.0.1, without a lookup; any other name fails with ENOTSUP.
+ * In a coroutine the lookup runs on the offload pool (coro_getaddrinfo()),
+ * so it blocks only the caller; outside coroutines (a listener made before
+ * the loop runs) plain getaddrinfo() blocks a thread that runs nothing
+ * else.  A listener on "localhost" always means 127.0.0.1, without a
+ * lookup: getaddrinfo() may list ::1 first, and a server should not land
+ * on another address family than its clients expect.
  */
-static int resolve(const struct parts *p, struct coro__addr *out, int max)
+static int resolve(const struct parts *p, bool passive,
+                   struct coro__addr *out, int max)
 {
     if (max < 1) {
         errno = EINVAL;
         return -1;
     }
-    if (strcmp(p->host, "localhost") == 0) {
+    if (passive && strcmp(p->host, "localhost") == 0) {
         memset(&out[0], 0, sizeof out[0]);
         struct sockaddr_in *in4 = (struct sockaddr_in *)&out[0].ss;
         in4->sin_family = AF_INET;
@@ -178,8 +202,37 @@ static int resolve(const struct parts *p, struct coro__addr *out, int max)
         out[0].type = p->type;
         return 1;
     }
-    errno = ENOTSUP;
-    return -1;
+    struct addrinfo hints = {
+        .ai_family = p->bracketed ? AF_INET6 : AF_UNSPEC,
+        .ai_socktype = p->type,
+        .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
+    };
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)p->port);
+    struct addrinfo *res = NULL;
+    int eai = coro_current() != NULL
+                  ? (coro_getaddrinfo)(p->host, port, &hints, &res)
+                  : getaddrinfo(p->host, port, &hints, &res);
+    if (eai != 0) {
+        errno = eai_errno(eai);
+        return -1;
+    }
+    int n = 0;
+    for (struct addrinfo *ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof out[n].ss)
+            continue;
+        memset(&out[n], 0, sizeof out[n]);
+        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        out[n].type = p->type;
+        n++;
+    }
+    freeaddrinfo(res);
+    if (n == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    return n;
 }
 
 static int unix_addr(const char *path, struct coro__addr *out)
@@ -209,7 +262,7 @@ int coro__addr_resolve(const char *addr, bool passive,
     int rc = numeric(&p, passive, &out[0]);
     if (rc != 0)
         return rc;
-    return resolve(&p, out, max);
+    return resolve(&p, passive, out, max);
 }
 
 int coro_addr_parse(const char *addr, struct sockaddr_storage *out,

@@ -510,9 +510,11 @@ CORO_API const char *coro_poller_name(void);
  *   "unix:/path/sock"           a unix stream socket (path shorter than
  *                               sun_path, 108 bytes on Linux)
  * Ports are decimal, 0..65535 (0: any free port).  Host names are looked
- * up without blocking the thread; for now only "localhost" (127.0.0.1) is
- * known and any other name fails with ENOTSUP: name lookups through the
- * blocking offload pool are not wired yet.
+ * up with coro_getaddrinfo() on the offload pool, blocking only the
+ * calling coroutine (outside coroutines, with getaddrinfo(3)); coro_dial()
+ * tries the addresses of a name in turn.  A listener on "localhost" is
+ * always 127.0.0.1.  A name that does not resolve fails with ENOENT, a
+ * temporary resolver failure with EAGAIN.
  */
 
 /* Create a socket as socket(2), non-blocking and close-on-exec (waiters
@@ -530,15 +532,15 @@ CORO_API int coro_socketpair(int domain, int type, int protocol, int sv[2]);
  * and listen(backlog) (backlog <= 0: SOMAXCONN).  A "udp:" address gives a
  * bound datagram socket, backlog unused.  A unix path must not exist yet
  * (remove a stale one first).  Does not block for numeric addresses (a
- * host name needs a coroutine).  The fd, or -1 with errno EINVAL (addr
- * NULL or malformed), ENOTSUP (a host name other than localhost, for now),
- * or from socket(2), bind(2), listen(2) (EADDRINUSE, EACCES...).
+ * host name is looked up, see above).  The fd, or -1 with errno EINVAL
+ * (addr NULL or malformed), ENOENT or EAGAIN (a name that does not
+ * resolve), or from socket(2), bind(2), listen(2) (EADDRINUSE, EACCES...).
  */
 CORO_API int coro_listen(const char *addr, int backlog);
 
 /*
  * A socket connected to addr (see above) with coro_connect().  Blocks.
- * The fd, or -1 with errno EINVAL, ENOTSUP (as coro_listen()), EPERM,
+ * The fd, or -1 with errno EINVAL, ENOENT, EAGAIN (as coro_listen()), EPERM,
  * ETIMEDOUT, an interrupt's errno, or the connect failure (ECONNREFUSED,
  * ENOENT for a unix path that does not exist, EAGAIN for a unix listener
  * whose backlog is full...).  On failure no fd is left open.
