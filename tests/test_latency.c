@@ -106,6 +106,17 @@ __attribute__((noinline)) int latency_hog(void *arg)
 
 /* ------------------------------------------------------------------ */
 
+/* Whether the watchdog's sample names the spinning function.  Under
+ * ThreadSanitizer the signal usually lands inside its runtime's memory
+ * access checks, which run without frame pointers: the walk then starts
+ * in libtsan and skips the instrumented caller, so only the sample itself
+ * is checked there. */
+static bool sampled_spin(const char *out)
+{
+    return CORO_TEST_TSAN ? strstr(out, "  watchdog sample ") != NULL
+                          : strstr(out, " latency_spin+0x") != NULL;
+}
+
 Test(latency, a_slow_slice_prints_one_warning_with_sites_and_call_stack)
 {
     cr_assert_eq(coro_set_latency_warning(0.25), 1.0); /* 50 ms */
@@ -139,9 +150,10 @@ Test(latency, a_slow_slice_prints_one_warning_with_sites_and_call_stack)
     cr_assert_geq(at, 45, "sampled at %ld ms", at);
     cr_assert_lt(at, ms, "while the slice ran");
     cr_assert(strstr(wd, "    #0 0x") != NULL);
-    cr_assert(strstr(wd, " latency_spin+0x") != NULL,
+    cr_assert(sampled_spin(wd),
               "the spinning function is on the sampled stack");
-    cr_assert(strstr(wd, " latency_hog+0x") != NULL, "and its caller");
+    cr_assert(CORO_TEST_TSAN || strstr(wd, " latency_hog+0x") != NULL,
+              "and its caller");
     (void)spin_line;
 }
 
@@ -265,7 +277,7 @@ Test(latency, another_watchdog_signal_still_samples_the_slow_slice)
     capture_begin();
     cr_assert_eq(coro_event_loop(), 0);
     const char *out = capture_end();
-    cr_assert(strstr(out, " latency_spin+0x") != NULL);
+    cr_assert(sampled_spin(out));
 }
 
 /* A coroutine that turns warnings on in the middle of its own slice. */
@@ -286,8 +298,7 @@ Test(latency, warnings_turned_on_inside_a_slice_cover_that_slice)
     const char *out = capture_end();
     cr_assert_eq(count_of(out, "latency: "), 1);
     cr_assert(strstr(out, "resumed at unknown; yielded at exit") != NULL);
-    cr_assert(strstr(out, " latency_spin+0x") != NULL,
-              "the watch starts with the setting");
+    cr_assert(sampled_spin(out), "the watch starts with the setting");
 }
 
 static int many_short_yields(void *arg)
