@@ -94,8 +94,8 @@ static int line(const char *buf, size_t at, size_t lim, size_t *end,
  * text -400. */
 static int version(const char *p, size_t len)
 {
-    if (len != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' ||
-        p[5] < '0' || p[5] > '9' || p[7] < '0' || p[7] > '9')
+    if (len != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' ||
+        p[5] > '9' || p[7] < '0' || p[7] > '9')
         return -400;
     if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
         return -505;
@@ -126,12 +126,10 @@ static void connection_options(struct http_str v, bool *keep_alive)
     bool close = false;
     size_t i = 0;
     while (i < v.len) {
-        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' ||
-                             v.p[i] == ','))
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
             i++;
         size_t s = i;
-        while (i < v.len && v.p[i] != ',' && v.p[i] != ' ' &&
-               v.p[i] != '\t')
+        while (i < v.len && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t')
             i++;
         struct http_str opt = {v.p + s, i - s};
         if (http_str_case_eq(opt, "close"))
@@ -260,22 +258,38 @@ ssize_t http_parse_request(const char *buf, size_t len,
 const char *http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
     }
 }
 
@@ -404,8 +418,7 @@ int http_conn_respond(struct http_conn *c, const struct http_request *req,
     size_t hlen = (size_t)(b.p - hdr);
 
     /* Gather it if it fits: the usual small response costs a memcpy. */
-    if (hlen + send_len > sizeof c->out - c->out_len &&
-        http_conn_flush(c) < 0)
+    if (hlen + send_len > sizeof c->out - c->out_len && http_conn_flush(c) < 0)
         return -1;
     if (hlen + send_len <= sizeof c->out - c->out_len) {
         memcpy(c->out + c->out_len, hdr, hlen);
@@ -424,15 +437,15 @@ static void reject(struct http_conn *c, int status)
     char msg[64];
     int n = snprintf(msg, sizeof msg, "%s\n", http_reason(status));
     c->linger = true; /* the rest of what it sent is unread */
-    if (http_conn_respond(c, NULL, status, "text/plain", NULL, msg,
-                          (size_t)n, true) == 0)
+    if (http_conn_respond(c, NULL, status, "text/plain", NULL, msg, (size_t)n,
+                          true) == 0)
         http_conn_flush(c);
 }
 
 /* Read a body that does not fit in c->in into its own allocation: got
  * bytes of it are at c->in[from..].  1, or 0 when it did not arrive. */
-static int big_body(struct http_conn *c, struct http_request *req,
-                    size_t from, size_t got)
+static int big_body(struct http_conn *c, struct http_request *req, size_t from,
+                    size_t got)
 {
     c->body = malloc(req->body_len);
     if (c->body == NULL) {
@@ -489,8 +502,8 @@ int http_conn_next(struct http_conn *c, struct http_request *req)
         }
         if (http_conn_flush(c) < 0)
             return 0;
-        ssize_t n = coro_read(c->fd, c->in + c->in_len,
-                              sizeof c->in - c->in_len);
+        ssize_t n =
+            coro_read(c->fd, c->in + c->in_len, sizeof c->in - c->in_len);
         if (n <= 0) {
             /* EOF or an error.  Mid-request silence gets a 408; an
              * idle connection just closes, as nginx does. */

@@ -108,15 +108,15 @@ const char *http_reason(int status);
 /* Caller storage (typically on the serving coroutine's stack, about
  * 12 KiB), set up by http_conn_init() and ended by http_conn_close(). */
 struct http_conn {
-    int fd;              /* the connection, owned: closed by close */
-    size_t in_off;       /* start of unparsed bytes in in[] */
-    size_t in_len;       /* end of received bytes in in[] */
-    size_t out_len;      /* bytes of responses gathered in out[] */
-    char *body;          /* the current request's body when it did not
-                            fit in in[], owned, freed by the next call */
-    bool closing;        /* no more requests: the last response said
-                            Connection: close */
-    bool linger;         /* unread input may remain: close gracefully */
+    int fd;         /* the connection, owned: closed by close */
+    size_t in_off;  /* start of unparsed bytes in in[] */
+    size_t in_len;  /* end of received bytes in in[] */
+    size_t out_len; /* bytes of responses gathered in out[] */
+    char *body;     /* the current request's body when it did not
+                       fit in in[], owned, freed by the next call */
+    bool closing;   /* no more requests: the last response said
+                       Connection: close */
+    bool linger;    /* unread input may remain: close gracefully */
     char in[HTTP_MAX_HEADER];
     char out[HTTP_OUT_BUF];
 };

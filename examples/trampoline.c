@@ -16,8 +16,8 @@
  * oldest first); if the connection closes first, the POST gets 502 at
  * once.  A device that hangs up while its GET waits, or a client while
  * its POST waits, is noticed at once too: no query is handed to a device
- * that left, and no device gets the query of a client that left.  PUT with nothing to answer
- * gets 409.
+ * that left, and no device gets the query of a client that left.  PUT with
+ * nothing to answer gets 409.
  *
  * The whole rendezvous is a list and a condition variable per device, and
  * a one-shot event per query: in tornado's terms, the GET's
@@ -76,8 +76,8 @@ static void link_remove(struct link *l)
     link_init(l);
 }
 
-#define CONTAINER(ptr, type, member)                                        \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define CONTAINER(ptr, type, member)                                           \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Longest device id, in bytes: [A-Za-z0-9._~-]. */
 #define ID_MAX 64
@@ -87,13 +87,13 @@ static void link_remove(struct link *l)
 
 /* One device id, alive while some request uses it. */
 struct device {
-    struct device *next;   /* hash chain */
-    char id[ID_MAX + 1];   /* NUL-terminated */
-    struct link waiting;   /* queries no device took yet, oldest first */
-    struct link taken;     /* queries taken, awaiting a PUT, oldest first */
-    coro_cond_t arrived;   /* device GETs wait here for a query */
-    int users;             /* requests using it; freed when it drops to 0
-                              (every query belongs to a POST, a user) */
+    struct device *next; /* hash chain */
+    char id[ID_MAX + 1]; /* NUL-terminated */
+    struct link waiting; /* queries no device took yet, oldest first */
+    struct link taken;   /* queries taken, awaiting a PUT, oldest first */
+    coro_cond_t arrived; /* device GETs wait here for a query */
+    int users;           /* requests using it; freed when it drops to 0
+                            (every query belongs to a POST, a user) */
 };
 
 /* One connection. */
@@ -173,8 +173,7 @@ static void device_release(struct device *d)
  */
 
 /* Answer query q and wake its POST.  q leaves every list. */
-static void query_answer(struct query *q, int status, char *reply,
-                         size_t len)
+static void query_answer(struct query *q, int status, char *reply, size_t len)
 {
     link_remove(&q->in_dev);
     link_remove(&q->in_client);
@@ -266,8 +265,8 @@ static int device_get(struct client *cl, struct http_request *req,
     int err = errno;
     if (rc < 0) {
         if (err == ETIMEDOUT)
-            return http_conn_respond(&cl->http, req, 504, "text/plain",
-                                     NULL, "no query came\n", 14, false);
+            return http_conn_respond(&cl->http, req, 504, "text/plain", NULL,
+                                     "no query came\n", 14, false);
         errno = err;
         return -1; /* hung up (ECONNRESET) or shutting down */
     }
@@ -317,9 +316,8 @@ static int client_post(struct client *cl, struct http_request *req,
         rc = http_conn_respond(&cl->http, req, 502, "text/plain", NULL,
                                "the device went away\n", 21, false);
     else
-        rc = http_conn_respond(&cl->http, req, 200,
-                               "application/octet-stream", NULL, q.reply,
-                               q.reply_len, false);
+        rc = http_conn_respond(&cl->http, req, 200, "application/octet-stream",
+                               NULL, q.reply, q.reply_len, false);
     free(q.reply);
     return rc;
 }
@@ -336,10 +334,9 @@ static int device_put(struct client *cl, struct http_request *req,
         return http_conn_respond(&cl->http, req, 503, "text/plain", NULL,
                                  "out of memory\n", 14, false);
     memcpy(reply, req->body == NULL ? "" : req->body, req->body_len);
-    query_answer(CONTAINER(dev->taken.next, struct query, in_dev), 200,
-                 reply, req->body_len);
-    return http_conn_respond(&cl->http, req, 204, NULL, NULL, NULL, 0,
-                             false);
+    query_answer(CONTAINER(dev->taken.next, struct query, in_dev), 200, reply,
+                 req->body_len);
+    return http_conn_respond(&cl->http, req, 204, NULL, NULL, NULL, 0, false);
 }
 
 /* ---------------------------------------------------------------------
@@ -514,16 +511,14 @@ int main(int argc, char **argv)
 
     int lfd = coro_listen(addr, 0);
     if (lfd < 0) {
-        fprintf(stderr, "%s: listen %s: %s\n", argv[0], addr,
-                strerror(errno));
+        fprintf(stderr, "%s: listen %s: %s\n", argv[0], addr, strerror(errno));
         return 1;
     }
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
     char name[128];
     if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) != 0 ||
-        coro_addr_format((struct sockaddr *)&ss, sslen, name, sizeof name) <
-            0)
+        coro_addr_format((struct sockaddr *)&ss, sslen, name, sizeof name) < 0)
         snprintf(name, sizeof name, "%s", addr);
     printf("listening on %s\n", name);
     fflush(stdout);

@@ -40,8 +40,8 @@ void server_start(struct server *s, const char *prog, ...)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    int rc = posix_spawn(&s->pid, prog, &fa, NULL, (char *const *)argv,
-                         environ);
+    int rc =
+        posix_spawn(&s->pid, prog, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
     cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
@@ -60,8 +60,7 @@ void server_start(struct server *s, const char *prog, ...)
     }
     line[len] = '\0';
     const char *prefix = "listening on ";
-    cr_assert_eq(strncmp(line, prefix, strlen(prefix)), 0, "printed: %s",
-                 line);
+    cr_assert_eq(strncmp(line, prefix, strlen(prefix)), 0, "printed: %s", line);
     size_t alen = strcspn(line + strlen(prefix), "\r\n");
     cr_assert_lt(alen, sizeof s->addr);
     memcpy(s->addr, line + strlen(prefix), alen);
@@ -82,8 +81,7 @@ static int wait_bounded(pid_t pid)
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    cr_assert_fail("child %d did not end in %d s", (int)pid,
-                   HTTPC_TIMEOUT_SEC);
+    cr_assert_fail("child %d did not end in %d s", (int)pid, HTTPC_TIMEOUT_SEC);
     return -1;
 }
 
@@ -102,8 +100,7 @@ int run_status(const char *prog, const char *const argv[])
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid;
-    int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv,
-                         environ);
+    int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
     return wait_bounded(pid);

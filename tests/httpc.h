@@ -36,7 +36,7 @@ int run_status(const char *prog, const char *const argv[]);
 /* A client connection with a read buffer (for pipelined responses). */
 struct client {
     int fd;
-    size_t len;       /* bytes buffered in buf */
+    size_t len; /* bytes buffered in buf */
     char buf[1 << 16];
 };
 
@@ -52,11 +52,11 @@ bool client_send(struct client *c, const void *p, size_t n);
 
 /* One response. */
 struct response {
-    int status;        /* status code */
-    bool close;        /* it said Connection: close */
-    long length;       /* Content-Length, -1 without one */
-    char head[4096];   /* status line and headers, NUL-terminated */
-    char body[8192];   /* length bytes plus a NUL */
+    int status;      /* status code */
+    bool close;      /* it said Connection: close */
+    long length;     /* Content-Length, -1 without one */
+    char head[4096]; /* status line and headers, NUL-terminated */
+    char body[8192]; /* length bytes plus a NUL */
 };
 
 /* Read one response (for a HEAD request, pass head true: no body).
@@ -65,8 +65,7 @@ struct response {
 bool client_response(struct client *c, struct response *r, bool head);
 
 /* Send req and read its response; asserts it came. */
-void client_roundtrip(struct client *c, const char *req,
-                      struct response *r);
+void client_roundtrip(struct client *c, const char *req, struct response *r);
 
 /* Whether the server closed the connection: the next read sees EOF (or
  * a reset) within the timeout, with no byte before it. */
@@ -74,7 +73,7 @@ bool client_sees_eof(struct client *c);
 
 /* A header's value in r->head (case-insensitive name), copied into out;
  * false if absent. */
-bool response_header(const struct response *r, const char *name,
-                     char *out, size_t size);
+bool response_header(const struct response *r, const char *name, char *out,
+                     size_t size);
 
 #endif

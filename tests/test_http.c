@@ -90,14 +90,18 @@ Test(http_parse, connection_defaults_follow_the_version)
     struct http_request req;
     cr_assert_gt(parse("GET / HTTP/1.0\r\n\r\n", &req), 0);
     cr_assert_not(req.keep_alive);
-    cr_assert_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-                       &req), 0);
+    cr_assert_gt(
+        parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &req), 0);
     cr_assert(req.keep_alive);
     cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: x\r\n"
-                       "Connection: keep-alive, close\r\n\r\n", &req), 0);
+                       "Connection: keep-alive, close\r\n\r\n",
+                       &req),
+                 0);
     cr_assert_not(req.keep_alive);
     cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: x\r\n"
-                       "Connection: upgrade\r\n\r\n", &req), 0);
+                       "Connection: upgrade\r\n\r\n",
+                       &req),
+                 0);
     cr_assert(req.keep_alive);
 }
 
@@ -123,9 +127,11 @@ Test(http_parse, malformed_requests_get_their_status)
         {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
-         "Content-Length: 2\r\n\r\n", 400},
+         "Content-Length: 2\r\n\r\n",
+         400},
         {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: "
-         "99999999999999999999999999\r\n\r\n", 413},
+         "99999999999999999999999999\r\n\r\n",
+         413},
         {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
          501},
         {"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
@@ -139,7 +145,9 @@ Test(http_parse, malformed_requests_get_their_status)
                      "case %zu: %s", i, cases[i].req);
     /* Agreeing duplicates are fine. */
     cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                       "Content-Length: 2\r\n\r\n", &req), 0);
+                       "Content-Length: 2\r\n\r\n",
+                       &req),
+                 0);
 }
 
 Test(http_parse, oversized_headers_get_431)
@@ -274,16 +282,19 @@ static int conn_client(void *arg)
     ssize_t n = coro_read(fd, buf, sizeof buf);
     cr_assert_gt(n, 0);
     int count = 0;
-    for (char *p = buf; (p = memmem(p, (size_t)(buf + n - p), "HTTP/1.1 200",
-                                    12)) != NULL; p++)
+    for (char *p = buf;
+         (p = memmem(p, (size_t)(buf + n - p), "HTTP/1.1 200", 12)) != NULL;
+         p++)
         count++;
     cr_assert_eq(count, 3, "%d responses in the first read", count);
 
     /* A body larger than the read buffer. */
     size_t blen = 100000;
     char *req = malloc(blen + 128);
-    int h = sprintf(req, "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: %zu"
-                         "\r\n\r\n", blen);
+    int h = sprintf(req,
+                    "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: %zu"
+                    "\r\n\r\n",
+                    blen);
     for (size_t i = 0; i < blen; i++)
         req[h + i] = (char)('a' + i % 26);
     cr_assert_eq(coro_send_all(fd, req, (size_t)h + blen),

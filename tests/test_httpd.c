@@ -132,11 +132,15 @@ Test(httpd, keep_alive_serves_several_requests_on_one_connection)
         client_roundtrip(&c, get_root, &r);
         expect_hello(&r);
     }
-    client_roundtrip(&c, "GET /?x=1 HTTP/1.1\r\nHost: t\r\n"
-                         "Connection: keep-alive\r\n\r\n", &r);
+    client_roundtrip(&c,
+                     "GET /?x=1 HTTP/1.1\r\nHost: t\r\n"
+                     "Connection: keep-alive\r\n\r\n",
+                     &r);
     expect_hello(&r);
-    client_roundtrip(&c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                         "\r\n", &r);
+    client_roundtrip(&c,
+                     "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                     "\r\n",
+                     &r);
     expect_hello(&r);
     cr_assert(r.close);
     cr_assert(client_sees_eof(&c));
@@ -207,10 +211,10 @@ Test(httpd, garbage_gets_400_and_a_close)
     static const char *bad[] = {
         "\x01\x02\xff\xfe garbage\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
-        "GET / HTTP/1.1\r\n\r\n",                        /* no Host */
-        "GET  / HTTP/1.1\r\nHost: t\r\n\r\n",            /* two spaces */
-        "GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n",  /* obs-fold */
-        "GET / HTTP/1.1\rHost: t\r\n\r\n",               /* bare CR */
+        "GET / HTTP/1.1\r\n\r\n",                       /* no Host */
+        "GET  / HTTP/1.1\r\nHost: t\r\n\r\n",           /* two spaces */
+        "GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n", /* obs-fold */
+        "GET / HTTP/1.1\rHost: t\r\n\r\n",              /* bare CR */
         "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
         "Content-Length: 2\r\n\r\n",
@@ -225,19 +229,21 @@ Test(httpd, garbage_gets_400_and_a_close)
         cr_assert(client_sees_eof(&c), "request %zu", i);
         client_close(&c);
     }
-    client_roundtrip(client_open(&c, &s),
-                     "GET / HTTP/2.0\r\nHost: t\r\n\r\n", &r);
+    client_roundtrip(client_open(&c, &s), "GET / HTTP/2.0\r\nHost: t\r\n\r\n",
+                     &r);
     cr_assert_eq(r.status, 505);
     client_close(&c);
     client_roundtrip(client_open(&c, &s),
                      "POST / HTTP/1.1\r\nHost: t\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
-                     "\r\n", &r);
+                     "\r\n",
+                     &r);
     cr_assert_eq(r.status, 501);
     client_close(&c);
     client_roundtrip(client_open(&c, &s),
                      "POST / HTTP/1.1\r\nHost: t\r\n"
-                     "Content-Length: 99999999999\r\n\r\n", &r);
+                     "Content-Length: 99999999999\r\n\r\n",
+                     &r);
     cr_assert_eq(r.status, 413);
     client_close(&c);
     expect_serving(&s);
@@ -342,8 +348,10 @@ Test(httpd, a_client_vanishing_mid_request_does_not_disturb_others)
     expect_hello(&r);
     /* Mid-body too. */
     client_open(&a, &s);
-    cr_assert(client_send(&a, "POST / HTTP/1.1\r\nHost: t\r\n"
-                              "Content-Length: 100000\r\n\r\nabc", -1));
+    cr_assert(client_send(&a,
+                          "POST / HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Length: 100000\r\n\r\nabc",
+                          -1));
     client_roundtrip(&b, get_root, &r);
     expect_hello(&r);
     client_reset(&a);

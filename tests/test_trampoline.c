@@ -41,10 +41,9 @@ static void send_req(struct client *c, const char *method, const char *path,
 static void expect(struct client *c, int status, const char *body)
 {
     struct response r;
-    cr_assert(client_response(c, &r, false), "no response (want %d)",
-              status);
-    cr_assert_eq(r.status, status, "status %d, want %d: %s", r.status,
-                 status, r.body);
+    cr_assert(client_response(c, &r, false), "no response (want %d)", status);
+    cr_assert_eq(r.status, status, "status %d, want %d: %s", r.status, status,
+                 r.body);
     if (body != NULL)
         cr_assert_str_eq(r.body, body);
 }
@@ -226,8 +225,10 @@ Test(trampoline, bad_requests_and_unknown_paths_are_refused)
     client_close(&c);
     /* A client vanishing mid-request changes nothing for the others. */
     client_open(&c, &s);
-    cr_assert(client_send(&c, "POST /query/z HTTP/1.1\r\nHost: t\r\n"
-                              "Content-Length: 10\r\n\r\nabc", -1));
+    cr_assert(client_send(&c,
+                          "POST /query/z HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Length: 10\r\n\r\nabc",
+                          -1));
     client_reset(&c);
     client_open(&c, &s);
     send_req(&c, "PUT", "/query/z", "");
