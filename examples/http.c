@@ -407,6 +407,8 @@ int http_conn_respond(struct http_conn *c, const struct http_request *req,
     }
     if (close)
         puts_(&b, "\r\nConnection: close");
+    else if (req->minor == 0) /* HTTP/1.0 wants persistence confirmed */
+        puts_(&b, "\r\nConnection: keep-alive");
     puts_(&b, "\r\n");
     if (extra != NULL)
         puts_(&b, extra);
@@ -459,10 +461,11 @@ static int big_body(struct http_conn *c, struct http_request *req, size_t from,
     if (http_conn_flush(c) < 0)
         return 0;
     size_t rest = req->body_len - got;
-    if (coro_recv_exact(c->fd, c->body + got, rest) != (ssize_t)rest) {
-        if (errno == ETIMEDOUT)
+    ssize_t n = coro_recv_exact(c->fd, c->body + got, rest);
+    if (n != (ssize_t)rest) {
+        if (n < 0 && errno == ETIMEDOUT)
             reject(c, 408);
-        return 0;
+        return 0; /* the client left mid-body, or an error */
     }
     req->body = c->body;
     return 1;

@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -67,43 +66,51 @@ void server_start(struct server *s, const char *prog, ...)
     s->addr[alen] = '\0';
 }
 
-/* waitpid with a bound: polls every 10 ms (the child's exit has no fd
- * to wait on here), fails the test after the timeout. */
-static int wait_bounded(pid_t pid)
+/* Wait for the end of child pid, whose stdout is the pipe out: its
+ * end closes the pipe, so wait for EOF there (bounded), then reap. */
+static int wait_bounded(pid_t pid, int out)
 {
-    int status;
-    for (int i = 0; i < HTTPC_TIMEOUT_SEC * 100; i++) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        cr_assert_eq(r, 0, "waitpid: %s", strerror(errno));
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    char buf[512];
+    for (;;) {
+        struct pollfd pf = {out, POLLIN, 0};
+        int r = poll(&pf, 1, HTTPC_TIMEOUT_SEC * 1000);
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            cr_assert_fail("child %d did not end in %d s", (int)pid,
+                           HTTPC_TIMEOUT_SEC);
+        }
+        ssize_t n = read(out, buf, sizeof buf);
+        if (n == 0)
+            break;
+        cr_assert(n > 0 || errno == EINTR, "read: %s", strerror(errno));
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    cr_assert_fail("child %d did not end in %d s", (int)pid, HTTPC_TIMEOUT_SEC);
-    return -1;
+    close(out);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
 }
 
 int server_stop(struct server *s, int signo)
 {
     cr_assert_eq(kill(s->pid, signo), 0);
-    int status = wait_bounded(s->pid);
-    close(s->out);
-    return status;
+    return wait_bounded(s->pid, s->out);
 }
 
 int run_status(const char *prog, const char *const argv[])
 {
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid;
     int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
     cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
-    return wait_bounded(pid);
+    return wait_bounded(pid, p[0]);
 }
 
 struct client *client_open(struct client *c, const struct server *s)

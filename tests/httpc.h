@@ -30,7 +30,8 @@ void server_start(struct server *s, const char *prog, ...);
 int server_stop(struct server *s, int signo);
 
 /* Run prog with argv (NULL-terminated, argv[0] included) to its end, its
- * stdout and stderr going to /dev/null; returns the wait(2) status. */
+ * stdout read and dropped, its stderr going to /dev/null; returns the
+ * wait(2) status. */
 int run_status(const char *prog, const char *const argv[]);
 
 /* A client connection with a read buffer (for pipelined responses). */

@@ -401,6 +401,9 @@ Test(httpd, http_1_0_closes_unless_asked_to_keep_alive)
                      "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r);
     expect_hello(&r);
     cr_assert_not(r.close);
+    char v[32];
+    cr_assert(response_header(&r, "Connection", v, sizeof v));
+    cr_assert_str_eq(v, "keep-alive");
     client_roundtrip(&c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
                      &r);
     expect_hello(&r);
