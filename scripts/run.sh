@@ -1,7 +1,8 @@
 #!/bin/sh
 # One entry point for new users and CI.
 #
-#   sh scripts/run.sh demo              install what is missing, build, run the demo
+#   sh scripts/run.sh demo              install what is missing, build, start the
+#                                       demo service (httpd on 127.0.0.1:8080)
 #   sh scripts/run.sh test [VARIANT]    install what is missing, build, run every test
 #
 # VARIANT is "default" (the fast asm context switch where it exists),
@@ -37,7 +38,13 @@ case "$cmd" in
 demo)
     need_packages
     build default
-    exec ./build-default/examples/demo
+    port=${CORO_DEMO_PORT:-8080}
+    echo "coro demo: an HTTP/1.1 server, one coroutine per connection"
+    echo "  try:   curl -i http://127.0.0.1:$port/"
+    echo "  load:  wrk -c100 -d5s http://127.0.0.1:$port/"
+    echo "  stop:  Ctrl-C"
+    echo "  (the coroutine tour is ./build-default/examples/demo)"
+    exec ./build-default/examples/httpd --listen "127.0.0.1:$port"
     ;;
 test)
     variant=${2:-default}
