@@ -102,6 +102,7 @@ struct conn {
     size_t out_len;     /* bytes in out */
     size_t out_cap;     /* bytes allocated for out */
     bool oom;           /* a reply could not be stored: close */
+    bool broken;        /* a write failed: the stream is unusable */
     bool quit;          /* QUIT, or a protocol error: close after flush */
     bool linger;        /* a protocol error: linger before closing */
 };
@@ -880,10 +881,16 @@ static enum parse_result parse(struct conn *c)
 /* Write every reply gathered.  0, or -1: the client is gone. */
 static int flush(struct conn *c)
 {
+    if (c->broken)
+        return -1;
     if (c->out_len == 0)
         return 0;
-    if (coro_send_all(c->fd, c->out, c->out_len) < 0)
+    if (coro_send_all(c->fd, c->out, c->out_len) < 0) {
+        /* Part of it may be sent: never try again (nor wait again, when
+         * the failure was our shutdown's interrupt). */
+        c->broken = true;
         return -1;
+    }
     c->out_len = 0;
     if (c->out_cap > BUF_KEEP) {
         /* A big reply is done: give its memory back. */
