@@ -190,7 +190,8 @@ static void reply_bulk(struct conn *c, const char *s, size_t n)
     reply_num(c, '$', (long long)n);
     if (!out_reserve(c, n + 2))
         return;
-    memcpy(c->out + c->out_len, s, n);
+    if (n > 0) /* an empty value has no buffer: s may be NULL */
+        memcpy(c->out + c->out_len, s, n);
     memcpy(c->out + c->out_len + n, "\r\n", 2);
     c->out_len += n + 2;
 }

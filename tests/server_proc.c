@@ -257,11 +257,13 @@ void expect_bytes(int fd, const void *want, size_t n)
     char *got = malloc(n + 1);
     cr_assert_not_null(got);
     size_t r = recv_upto(fd, got, n);
+    bool same = r == n && memcmp(got, want, n) == 0;
     char a[600], b[600];
-    cr_assert(r == n && memcmp(got, want, n) == 0,
-              "reply:\n  got  \"%s\" (%zu bytes)\n  want \"%s\" (%zu bytes)",
-              show(got, r, a, sizeof a), r, show(want, n, b, sizeof b), n);
+    show(got, r, a, sizeof a);
     free(got);
+    cr_assert(same,
+              "reply:\n  got  \"%s\" (%zu bytes)\n  want \"%s\" (%zu bytes)",
+              a, r, show(want, n, b, sizeof b), n);
 }
 
 void expect_str(int fd, const char *want)
