@@ -66,9 +66,11 @@ int main(int argc, char **argv)
             addr = argv[++i];
         } else {
             FILE *f = strcmp(argv[i], "--help") == 0 ? stdout : stderr;
-            fprintf(f, "usage: %s [--listen ADDR]   (default %s)\n"
-                       "Echoes what each client sends; port 0 picks a "
-                       "free port.\n", argv[0], addr);
+            fprintf(f,
+                    "usage: %s [--listen ADDR]   (default %s)\n"
+                    "Echoes what each client sends; port 0 picks a "
+                    "free port.\n",
+                    argv[0], addr);
             return f == stdout ? 0 : 2;
         }
     }

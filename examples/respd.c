@@ -41,19 +41,19 @@
  * line ask for a huge argument vector), the longest bulk argument
  * (proto-max-bulk-len), and the most one request may hold in the query
  * buffer (client-query-buffer-limit). */
-#define INLINE_MAX (64 * 1024)
+#define INLINE_MAX    (64 * 1024)
 #define MULTIBULK_MAX (1024 * 1024)
-#define BULK_MAX (512LL * 1024 * 1024)
-#define QUERY_MAX ((size_t)1 << 30)
+#define BULK_MAX      (512LL * 1024 * 1024)
+#define QUERY_MAX     ((size_t)1 << 30)
 
 /* Buffer sizes: the read buffer a connection starts with (and shrinks back
  * to when a big request is done), the output size that makes a batch
  * flush before the input is used up, and the largest output buffer kept
  * after a flush. */
-#define IN_INITIAL (16 * 1024)
+#define IN_INITIAL  (16 * 1024)
 #define OUT_INITIAL (16 * 1024)
-#define OUT_FLUSH (64 * 1024)
-#define BUF_KEEP (64 * 1024)
+#define OUT_FLUSH   (64 * 1024)
+#define BUF_KEEP    (64 * 1024)
 
 /* A connection's stack.  Buffers live on the heap; the deepest use is
  * vsnprintf() for an error reply, a few KiB.  32 KiB leaves room for
@@ -156,8 +156,8 @@ static void reply_raw(struct conn *c, const char *s, size_t n)
  * where they start. */
 static char *fmt_ll(char *end, long long v)
 {
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
-                                  : (unsigned long long)v;
+    unsigned long long u =
+        v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
     char *p = end;
     do {
         *--p = (char)('0' + u % 10);
@@ -292,8 +292,8 @@ static bool parse_ll(const char *s, size_t len, long long *out)
     if (neg) {
         if (v > (unsigned long long)LLONG_MAX + 1)
             return false;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN
-                                                       : -(long long)v;
+        *out =
+            v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
     } else {
         if (v > LLONG_MAX)
             return false;
@@ -433,8 +433,8 @@ static void cmd_exists(struct conn *c)
 {
     long long n = 0;
     for (size_t i = 1; i < c->argc; i++)
-        n += store_get(&srv.store, arg_ptr(c, i), arg_len(c, i),
-                       srv.now_ms) != NULL;
+        if (store_get(&srv.store, arg_ptr(c, i), arg_len(c, i), srv.now_ms))
+            n++;
     reply_int(c, n);
 }
 
@@ -458,10 +458,13 @@ static void cmd_incr(struct conn *c)
     char *digits = fmt_ll(end, v);
     size_t n = (size_t)(end - digits);
     /* INCR keeps the key's expiry, as Redis's does. */
-    int rc = e != NULL ? store_set_value(e, digits, n)
-                       : (store_set(&srv.store, key, key_len, digits, n, 0,
-                                    false, srv.now_ms) == NULL ? -1 : 0);
-    if (rc != 0) {
+    bool stored;
+    if (e != NULL)
+        stored = store_set_value(e, digits, n) == 0;
+    else
+        stored = store_set(&srv.store, key, key_len, digits, n, 0, false,
+                           srv.now_ms) != NULL;
+    if (!stored) {
         c->oom = true;
         return;
     }
@@ -552,8 +555,8 @@ static void cmd_dbsize(struct conn *c)
 
 static void cmd_flushall(struct conn *c)
 {
-    if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "sync") &&
-                        !arg_is(c, 1, "async"))) {
+    if (c->argc > 2 ||
+        (c->argc == 2 && !arg_is(c, 1, "sync") && !arg_is(c, 1, "async"))) {
         reply_syntax_error(c);
         return;
     }
@@ -595,12 +598,18 @@ struct command {
 
 /* The most used first: the lookup is a linear scan. */
 static const struct command commands[] = {
-    {"get", 2, cmd_get},         {"set", -3, cmd_set},
-    {"ping", -1, cmd_ping},      {"incr", 2, cmd_incr},
-    {"del", -2, cmd_del},        {"exists", -2, cmd_exists},
-    {"expire", -3, cmd_expire},  {"ttl", 2, cmd_ttl},
-    {"echo", 2, cmd_echo},       {"dbsize", 1, cmd_dbsize},
-    {"flushall", -1, cmd_flushall}, {"quit", -1, cmd_quit},
+    {"get", 2, cmd_get},
+    {"set", -3, cmd_set},
+    {"ping", -1, cmd_ping},
+    {"incr", 2, cmd_incr},
+    {"del", -2, cmd_del},
+    {"exists", -2, cmd_exists},
+    {"expire", -3, cmd_expire},
+    {"ttl", 2, cmd_ttl},
+    {"echo", 2, cmd_echo},
+    {"dbsize", 1, cmd_dbsize},
+    {"flushall", -1, cmd_flushall},
+    {"quit", -1, cmd_quit},
     {"config", -2, cmd_config},
 };
 
@@ -732,12 +741,24 @@ static bool split_inline(struct conn *c, size_t start, size_t len)
                 } else if (ch == '\\' && next != '\0') {
                     p++;
                     switch (*p) {
-                    case 'n': *w++ = '\n'; break;
-                    case 'r': *w++ = '\r'; break;
-                    case 't': *w++ = '\t'; break;
-                    case 'b': *w++ = '\b'; break;
-                    case 'a': *w++ = '\a'; break;
-                    default: *w++ = *p; break;
+                    case 'n':
+                        *w++ = '\n';
+                        break;
+                    case 'r':
+                        *w++ = '\r';
+                        break;
+                    case 't':
+                        *w++ = '\t';
+                        break;
+                    case 'b':
+                        *w++ = '\b';
+                        break;
+                    case 'a':
+                        *w++ = '\a';
+                        break;
+                    default:
+                        *w++ = *p;
+                        break;
                     }
                 } else if (ch == '"') {
                     if (next != '\0' && !isspace((unsigned char)next))
@@ -763,12 +784,22 @@ static bool split_inline(struct conn *c, size_t start, size_t len)
                 }
             } else {
                 switch (ch) {
-                case ' ': case '\n': case '\r': case '\t': case '\0':
+                case ' ':
+                case '\n':
+                case '\r':
+                case '\t':
+                case '\0':
                     done = true;
                     break;
-                case '"': in_dq = true; break;
-                case '\'': in_sq = true; break;
-                default: *w++ = ch; break;
+                case '"':
+                    in_dq = true;
+                    break;
+                case '\'':
+                    in_sq = true;
+                    break;
+                default:
+                    *w++ = ch;
+                    break;
                 }
             }
             if (p < end)

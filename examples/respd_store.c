@@ -17,8 +17,8 @@
  * share of expired ones that makes another round worthwhile, rounds per
  * call; plus a cap on slots visited per round, so a sparse table cannot
  * make one round walk the whole array. */
-#define SWEEP_KEYS 20
-#define SWEEP_SLOTS (SWEEP_KEYS * 20)
+#define SWEEP_KEYS   20
+#define SWEEP_SLOTS  (SWEEP_KEYS * 20)
 #define SWEEP_ROUNDS 16
 
 /* A 64-bit multiply-xorshift hash over 8-byte words (in the spirit of
@@ -165,8 +165,8 @@ static void remove_at(struct store *s, size_t i)
         size_t home = (size_t)e->hash & mask;
         /* e may move to the hole unless its home lies cyclically in
          * (hole, j]: then the hole is before its home. */
-        bool home_in_between = hole <= j ? (hole < home && home <= j)
-                                         : (hole < home || home <= j);
+        bool home_in_between =
+            hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
         if (home_in_between)
             continue;
         s->slots[hole] = e;
@@ -260,8 +260,7 @@ struct entry *store_set(struct store *s, const char *key, size_t key_len,
     return e;
 }
 
-bool store_del(struct store *s, const char *key, size_t key_len,
-               int64_t now_ms)
+bool store_del(struct store *s, const char *key, size_t key_len, int64_t now_ms)
 {
     uint64_t h = hash_key(s->seed, key, key_len);
     size_t i = find_slot(s, h, key, key_len);

@@ -20,8 +20,8 @@
 
 /* Generous bounds: the sanitizer build is several times slower. */
 #define START_TIMEOUT_MS 10000
-#define STOP_TIMEOUT_MS 20000
-#define IO_TIMEOUT_SEC 10
+#define STOP_TIMEOUT_MS  20000
+#define IO_TIMEOUT_SEC   10
 
 /* fork + exec of argv, its stdout (and stderr if both) to a pipe whose
  * read end goes to *out_fd; returns the pid. */
@@ -151,14 +151,12 @@ int server_wait(struct server *s)
 void server_stop_clean(struct server *s)
 {
     int status = server_stop(s);
-    cr_assert(WIFEXITED(status),
-              "server died by signal %d", WTERMSIG(status));
+    cr_assert(WIFEXITED(status), "server died by signal %d", WTERMSIG(status));
     cr_assert_eq(WEXITSTATUS(status), 0, "server exit status %d",
                  WEXITSTATUS(status));
 }
 
-int run_capture(const char *bin, const char *const *args, char *out,
-                size_t len)
+int run_capture(const char *bin, const char *const *args, char *out, size_t len)
 {
     const char *argv[16];
     size_t n = 0;
@@ -262,8 +260,8 @@ void expect_bytes(int fd, const void *want, size_t n)
     show(got, r, a, sizeof a);
     free(got);
     cr_assert(same,
-              "reply:\n  got  \"%s\" (%zu bytes)\n  want \"%s\" (%zu bytes)",
-              a, r, show(want, n, b, sizeof b), n);
+              "reply:\n  got  \"%s\" (%zu bytes)\n  want \"%s\" (%zu bytes)", a,
+              r, show(want, n, b, sizeof b), n);
 }
 
 void expect_str(int fd, const char *want)

@@ -17,10 +17,10 @@
 
 /* A running server. */
 struct server {
-    pid_t pid;      /* the child, 0 once reaped */
-    char addr[64];  /* "127.0.0.1:PORT", as the server printed it */
-    char host[48];  /* the host part of addr */
-    int port;       /* the port part of addr */
+    pid_t pid;     /* the child, 0 once reaped */
+    char addr[64]; /* "127.0.0.1:PORT", as the server printed it */
+    char host[48]; /* the host part of addr */
+    int port;      /* the port part of addr */
 };
 
 /* Start bin with args (NULL-terminated, may be NULL) and "--listen

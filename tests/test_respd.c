@@ -82,10 +82,10 @@ static void send_cmd(int fd, ...)
 }
 
 /* Send a request and expect exactly one reply. */
-#define EXPECT(fd, reply, ...)                                              \
-    do {                                                                    \
-        send_cmd((fd), __VA_ARGS__, (const char *)NULL);                    \
-        expect_str((fd), (reply));                                          \
+#define EXPECT(fd, reply, ...)                                                 \
+    do {                                                                       \
+        send_cmd((fd), __VA_ARGS__, (const char *)NULL);                       \
+        expect_str((fd), (reply));                                             \
     } while (0)
 
 static double mono_ms(void)
@@ -122,8 +122,8 @@ static double poll_until(int fd, const char *reply, const char *cmd,
             recv_line(fd, line + 64, sizeof line - 64);
         if (strcmp(line, reply) == 0)
             return mono_ms() - t0;
-        cr_assert_lt(mono_ms() - t0, 10000, "%s %s never answered %s", cmd,
-                     key, reply);
+        cr_assert_lt(mono_ms() - t0, 10000, "%s %s never answered %s", cmd, key,
+                     reply);
         usleep(5000);
     }
 }
@@ -134,8 +134,8 @@ Test(respd_cmd, ping_answers_pong_or_its_argument)
 {
     EXPECT(cl, "+PONG\r\n", "PING");
     EXPECT(cl, "$5\r\nhello\r\n", "ping", "hello");
-    EXPECT(cl, "-ERR wrong number of arguments for 'ping' command\r\n",
-           "ping", "a", "b");
+    EXPECT(cl, "-ERR wrong number of arguments for 'ping' command\r\n", "ping",
+           "a", "b");
 }
 
 Test(respd_cmd, echo_returns_its_argument)
@@ -181,18 +181,17 @@ Test(respd_cmd, set_nx_xx_get_and_keepttl_follow_redis)
     EXPECT(cl, "+OK\r\n", "SET", "k", "g");
     EXPECT(cl, ":-1\r\n", "TTL", "k");
     EXPECT(cl, "-ERR syntax error\r\n", "SET", "k", "v", "NX", "XX");
-    EXPECT(cl, "-ERR syntax error\r\n", "SET", "k", "v", "EX", "1", "PX",
-           "5");
+    EXPECT(cl, "-ERR syntax error\r\n", "SET", "k", "v", "EX", "1", "PX", "5");
     EXPECT(cl, "-ERR syntax error\r\n", "SET", "k", "v", "EX");
     EXPECT(cl, "-ERR syntax error\r\n", "SET", "k", "v", "bogus");
-    EXPECT(cl, "-ERR value is not an integer or out of range\r\n", "SET",
-           "k", "v", "EX", "ten");
-    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k",
-           "v", "EX", "0");
-    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k",
-           "v", "PX", "-5");
-    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k",
-           "v", "EX", "9223372036854775807");
+    EXPECT(cl, "-ERR value is not an integer or out of range\r\n", "SET", "k",
+           "v", "EX", "ten");
+    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v",
+           "EX", "0");
+    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v",
+           "PX", "-5");
+    EXPECT(cl, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v",
+           "EX", "9223372036854775807");
 }
 
 Test(respd_cmd, del_and_exists_count_keys)
@@ -215,12 +214,11 @@ Test(respd_cmd, incr_counts_and_rejects_what_is_not_an_integer)
     const char *bad[] = {"abc", "1.5", " 1", "01", "+1", "-0", "", "1 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT(cl, "+OK\r\n", "SET", "s", bad[i]);
-        EXPECT(cl, "-ERR value is not an integer or out of range\r\n",
-               "INCR", "s");
+        EXPECT(cl, "-ERR value is not an integer or out of range\r\n", "INCR",
+               "s");
     }
     EXPECT(cl, "+OK\r\n", "SET", "m", "9223372036854775807");
-    EXPECT(cl, "-ERR increment or decrement would overflow\r\n", "INCR",
-           "m");
+    EXPECT(cl, "-ERR increment or decrement would overflow\r\n", "INCR", "m");
     EXPECT(cl, "+OK\r\n", "SET", "m", "-9223372036854775808");
     EXPECT(cl, ":-9223372036854775807\r\n", "INCR", "m");
 }
@@ -300,13 +298,14 @@ Test(respd_expiry, ttl_and_expire_follow_redis_rules)
     EXPECT(cl, ":1\r\n", "EXPIRE", "k", "200", "gt");
     EXPECT(cl, ":1\r\n", "EXPIRE", "k", "20", "LT");
     EXPECT(cl, ":20\r\n", "TTL", "k");
-    EXPECT(cl, "-ERR Unsupported option foo\r\n", "EXPIRE", "k", "1",
-           "foo");
-    EXPECT(cl, "-ERR NX and XX, GT or LT options at the same time are not "
-               "compatible\r\n",
+    EXPECT(cl, "-ERR Unsupported option foo\r\n", "EXPIRE", "k", "1", "foo");
+    EXPECT(cl,
+           "-ERR NX and XX, GT or LT options at the same time are not "
+           "compatible\r\n",
            "EXPIRE", "k", "1", "NX", "XX");
-    EXPECT(cl, "-ERR GT and LT options at the same time are not "
-               "compatible\r\n",
+    EXPECT(cl,
+           "-ERR GT and LT options at the same time are not "
+           "compatible\r\n",
            "EXPIRE", "k", "1", "GT", "LT");
     EXPECT(cl, "-ERR value is not an integer or out of range\r\n", "EXPIRE",
            "k", "soon");
@@ -367,16 +366,16 @@ Test(respd_proto, a_pipeline_of_100_commands_is_answered_in_order)
         case 0:
             rl += (size_t)snprintf(req + rl, sizeof req - rl,
                                    "*3\r\n$3\r\nSET\r\n$3\r\nk%02d\r\n$%d\r\n"
-                                   "%s\r\n", i, vl, v);
+                                   "%s\r\n",
+                                   i, vl, v);
             wl += (size_t)snprintf(want + wl, sizeof want - wl, "+OK\r\n");
             break;
         case 1:
             rl += (size_t)snprintf(req + rl, sizeof req - rl,
-                                   "*2\r\n$3\r\nGET\r\n$3\r\nk%02d\r\n",
-                                   i - 1);
+                                   "*2\r\n$3\r\nGET\r\n$3\r\nk%02d\r\n", i - 1);
             vl = snprintf(v, sizeof v, "%d", (i - 1) * (i - 1));
-            wl += (size_t)snprintf(want + wl, sizeof want - wl,
-                                   "$%d\r\n%s\r\n", vl, v);
+            wl += (size_t)snprintf(want + wl, sizeof want - wl, "$%d\r\n%s\r\n",
+                                   vl, v);
             break;
         case 2:
             rl += (size_t)snprintf(req + rl, sizeof req - rl,
@@ -428,14 +427,16 @@ Test(respd_proto, empty_multibulk_requests_are_skipped)
 
 Test(respd_proto, unknown_commands_get_redis_error_string)
 {
-    EXPECT(cl, "-ERR unknown command 'foo', with args beginning with: "
-               "'a' 'b' \r\n",
+    EXPECT(cl,
+           "-ERR unknown command 'foo', with args beginning with: "
+           "'a' 'b' \r\n",
            "foo", "a", "b");
     EXPECT(cl, "-ERR unknown command 'FOO', with args beginning with: \r\n",
            "FOO");
     /* CR and LF in quoted bytes become spaces, as in Redis. */
-    EXPECT(cl, "-ERR unknown command 'x y', with args beginning with: "
-               "'a b' \r\n",
+    EXPECT(cl,
+           "-ERR unknown command 'x y', with args beginning with: "
+           "'a b' \r\n",
            "x\ry", "a\nb");
     /* At most 128 bytes of arguments are quoted. */
     char longarg[300];
@@ -444,7 +445,8 @@ Test(respd_proto, unknown_commands_get_redis_error_string)
     char want[400];
     snprintf(want, sizeof want,
              "-ERR unknown command 'nope', with args beginning with: "
-             "'%.128s' \r\n", longarg);
+             "'%.128s' \r\n",
+             longarg);
     EXPECT(cl, want, "nope", longarg, "more");
     EXPECT(cl, "+PONG\r\n", "PING"); /* and the connection goes on */
 }
@@ -457,11 +459,16 @@ Test(respd_proto, wrong_arity_errors_name_the_command)
         const char *name;
         const char *args[4];
     } cases[] = {
-        {"get", {"GET", NULL}},         {"get", {"GET", "a", "b", NULL}},
-        {"set", {"set", "k", NULL}},    {"echo", {"Echo", NULL}},
-        {"del", {"DEL", NULL}},         {"exists", {"EXISTS", NULL}},
-        {"incr", {"INCR", NULL}},       {"expire", {"EXPIRE", "k", NULL}},
-        {"ttl", {"TTL", "a", "b", NULL}}, {"dbsize", {"DBSIZE", "x", NULL}},
+        {"get", {"GET", NULL}},
+        {"get", {"GET", "a", "b", NULL}},
+        {"set", {"set", "k", NULL}},
+        {"echo", {"Echo", NULL}},
+        {"del", {"DEL", NULL}},
+        {"exists", {"EXISTS", NULL}},
+        {"incr", {"INCR", NULL}},
+        {"expire", {"EXPIRE", "k", NULL}},
+        {"ttl", {"TTL", "a", "b", NULL}},
+        {"dbsize", {"DBSIZE", "x", NULL}},
         {"ping", {"PING", "a", "b", NULL}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -521,8 +528,7 @@ Test(respd_bad_client, garbage_gets_a_protocol_error_and_others_go_on)
     send_bytes(bad, junk, sizeof junk);
     char line[256];
     recv_line(bad, line, sizeof line);
-    cr_assert(strncmp(line, "-ERR Protocol error: ", 21) == 0, "got %s",
-              line);
+    cr_assert(strncmp(line, "-ERR Protocol error: ", 21) == 0, "got %s", line);
     expect_eof(bad);
     close(bad);
     /* Binary garbage without '*' is an inline request: an unknown
