@@ -48,12 +48,14 @@
 
 /* Buffer sizes: the read buffer a connection starts with (and shrinks back
  * to when a big request is done), the output size that makes a batch
- * flush before the input is used up, and the largest output buffer kept
- * after a flush. */
+ * flush before the input is used up, the largest buffer kept after a
+ * big request or reply, and the least free space a read is given (a
+ * smaller gap grows the buffer rather than read a few bytes at a time). */
 #define IN_INITIAL  (16 * 1024)
 #define OUT_INITIAL (16 * 1024)
 #define OUT_FLUSH   (64 * 1024)
 #define BUF_KEEP    (64 * 1024)
+#define READ_MIN    (4 * 1024)
 
 /* A connection's stack.  Buffers live on the heap; the deepest use is
  * vsnprintf() for an error reply, a few KiB.  32 KiB leaves room for
@@ -979,7 +981,8 @@ static int make_room(struct conn *c)
         c->in_len = keep;
         c->cmd_start = 0;
     }
-    size_t need = c->in_len + 1;
+    /* Room for a useful read: never a few bytes at a time. */
+    size_t need = c->in_len + READ_MIN;
     if (c->kind == REQ_MULTIBULK && c->bulk_len >= 0)
         need = c->pos + (size_t)c->bulk_len + 2;
     if (need > QUERY_MAX)
