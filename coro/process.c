@@ -1,6 +1,6 @@
 /*
  * Child processes: waiting for a child without blocking the loop, and
- * commands started with pipes (seeds/003's Command).
+ * commands started with pipes (a generator framework's Command, in C).
  *
  * A child is waited for through a pidfd when the kernel has them: the
  * first waiter of a pid opens one and installs it as an internal fd, its

@@ -8,7 +8,7 @@
  * timer or an interrupt ends a wait instead, its cancel() callback knows
  * what to do: remove a queued wait, or pass on what a dequeued one was
  * handed.  That is what keeps every wake-up when an interrupt replaces
- * it (the robustness contract of reference/shrapnel.md, section 3).
+ * it (the robustness contract of Shrapnel's sync primitives).
  *
  * A queued wait whose coroutine a timer or an interrupt has already made
  * runnable stays queued until that coroutine runs and its cancel()

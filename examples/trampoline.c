@@ -1,5 +1,5 @@
 /*
- * trampoline: the relay asked for in seeds/000.  A device long-polls
+ * trampoline: a long-poll relay.  A device long-polls
  * GET /query/<id>; a client's POST /query/<id> is handed to that waiting
  * GET (its body becomes the GET's response) and itself blocks until the
  * device answers with PUT /query/<id>, whose body becomes the POST's

@@ -580,7 +580,7 @@ Test(in_parallel, any_stack_mapping_failure_fails_with_enomem_and_no_task_runs)
 
 /* ------------------------------------------------------------------ */
 /* Futures: a joinable coroutine computes a value the spawner collects
- * later (seeds/002, Tornado's Future). */
+ * later (Tornado's Future). */
 
 static int compute_square(void *arg)
 {

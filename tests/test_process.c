@@ -415,7 +415,7 @@ Test(cmd, echo_hello_exit_3_gives_hello_and_status_3)
     cr_assert_eq(WEXITSTATUS(r.status), 3);
 }
 
-/* seeds/003's CommandTest: /bin/echo cat, stdout "cat\n", stderr "". */
+/* A generator framework's CommandTest: /bin/echo cat, stdout "cat\n", stderr "". */
 struct seed {
     coro_cmd_t cmd;
     char out[64], err[64];

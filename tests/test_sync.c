@@ -1437,7 +1437,7 @@ Test(sync, a_pending_interrupt_fails_a_call_that_would_not_wait)
 }
 
 /*
- * The tornado question (seeds/000): a GET blocks until a POST hands it
+ * The tornado question: a GET blocks until a POST hands it
  * data; the POST then blocks until a PUT hands it the reply.
  */
 static coro_fifo_t to_server = CORO_FIFO_INIT, to_client = CORO_FIFO_INIT;
