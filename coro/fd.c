@@ -475,6 +475,16 @@ int(coro_wait_writable)(int fd)
     return coro_wait_fd_at(fd, CORO_WRITABLE, NULL) < 0 ? -1 : 0;
 }
 
+/* A default timeout in ticks: 0 (none) for 0, infinity and absurdly long
+ * ones, at least one tick for any other positive value. */
+static int64_t timeout_ticks(double sec)
+{
+    if (!(sec > 0 && sec < 1e9))
+        return 0;
+    int64_t t = tsc_sec_to_ticks(sec);
+    return t > 0 ? t : 1;
+}
+
 int coro_fd_set_timeout(int fd, double read_sec, double write_sec)
 {
     if (fd < 0) {
@@ -492,15 +502,8 @@ int coro_fd_set_timeout(int fd, double read_sec, double write_sec)
     struct coro__fd *f = coro__fd_get(s, fd);
     if (f == NULL)
         return -1;
-    /* Infinity and absurdly long timeouts mean none. */
-    f->timeout_ticks[0] = read_sec > 0 && read_sec < 1e9
-                              ? tsc_sec_to_ticks(read_sec) : 0;
-    f->timeout_ticks[1] = write_sec > 0 && write_sec < 1e9
-                              ? tsc_sec_to_ticks(write_sec) : 0;
-    if (read_sec > 0 && f->timeout_ticks[0] <= 0)
-        f->timeout_ticks[0] = 1;
-    if (write_sec > 0 && f->timeout_ticks[1] <= 0)
-        f->timeout_ticks[1] = 1;
+    f->timeout_ticks[0] = timeout_ticks(read_sec);
+    f->timeout_ticks[1] = timeout_ticks(write_sec);
     return 0;
 }
 
@@ -785,8 +788,7 @@ bool coro__io_watching(const struct sched *s)
 {
     const struct coro__io *io = s->io;
     return io != NULL && io->poller != NULL &&
-           (io->waiting > 0 || io->handlers > 0 || io->holds > 0 ||
-            io->internals > 0);
+           (coro__io_can_wake(s) || io->internals > 0);
 }
 
 void coro__io_stats(const struct sched *s, coro_stats_t *out)

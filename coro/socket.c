@@ -344,48 +344,44 @@ ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt)
                     __builtin_return_address(0));
 }
 
-ssize_t coro_recv_exact(int fd, void *buf, size_t n)
+/* Move all n bytes of buf through fd with call (X_READ or X_WRITE),
+ * waiting as needed.  Returns the bytes moved: n, or fewer when a read
+ * met EOF; -1 with errno on failure. */
+static ssize_t xfer_all(int fd, enum xfer_call call, void *buf, size_t n,
+                        const char *what, const void *addr)
 {
     if (check_buf(fd, buf, n) != 0)
         return -1;
     if (n == 0)
         return 0;
     struct op op;
-    if (op_begin(&op, fd, "recv_exact", __builtin_return_address(0)) != 0)
+    if (op_begin(&op, fd, what, addr) != 0)
         return -1;
+    unsigned dir = call == X_READ ? CORO__EV_READ : CORO__EV_WRITE;
     size_t done = 0;
     while (done < n) {
-        struct xfer x = {.call = X_READ, .buf = (char *)buf + done,
+        struct xfer x = {.call = call, .buf = (char *)buf + done,
                          .n = n - done, .want = n - done};
-        ssize_t got = xfer(&op, CORO__EV_READ, &x);
+        ssize_t got = xfer(&op, dir, &x);
         if (got < 0)
             return -1;
-        if (got == 0)
+        if (got == 0 && call == X_READ)
             break; /* EOF: the caller sees done < n */
         done += (size_t)got;
     }
     return (ssize_t)done;
 }
 
+ssize_t coro_recv_exact(int fd, void *buf, size_t n)
+{
+    return xfer_all(fd, X_READ, buf, n, "recv_exact",
+                    __builtin_return_address(0));
+}
+
 ssize_t coro_send_all(int fd, const void *buf, size_t n)
 {
-    if (check_buf(fd, buf, n) != 0)
-        return -1;
-    if (n == 0)
-        return 0;
-    struct op op;
-    if (op_begin(&op, fd, "send_all", __builtin_return_address(0)) != 0)
-        return -1;
-    size_t done = 0;
-    while (done < n) {
-        struct xfer x = {.call = X_WRITE, .buf = (char *)buf + done,
-                         .n = n - done, .want = n - done};
-        ssize_t got = xfer(&op, CORO__EV_WRITE, &x);
-        if (got < 0)
-            return -1;
-        done += (size_t)got;
-    }
-    return (ssize_t)n;
+    return xfer_all(fd, X_WRITE, (void *)buf, n, "send_all",
+                    __builtin_return_address(0));
 }
 
 ssize_t coro_send_allv(int fd, const struct iovec *iov, int iovcnt)

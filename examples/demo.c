@@ -7,6 +7,8 @@
  * prints where every coroutine waits.  It exits by itself in about a
  * second; SIGQUIT (Ctrl-\) prints the coroutine dump at any time.
  */
+#include "server.h"
+
 #include <coro/coro.h>
 
 #include <errno.h>
@@ -97,15 +99,6 @@ static void usage(const char *prog)
            prog);
 }
 
-/* coro_foreach() callback: interrupt a coroutine that still runs. */
-static int cancel_one(coro_t *co, void *arg)
-{
-    (void)arg;
-    if (coro_state(co) != CORO_DEAD)
-        coro_interrupt(co, ECANCELED);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc > 1) {
@@ -122,12 +115,7 @@ int main(int argc, char **argv)
     if (rc == 128 + SIGINT || rc == 128 + SIGTERM) {
         /* Stopped early: end the coroutines left, then free everything. */
         printf("demo stopped by signal %d\n", rc - 128);
-        for (int pass = 0; pass < 10 && coro_count() > 0; pass++) {
-            coro_foreach(cancel_one, NULL);
-            if (coro_event_loop() < 0)
-                break;
-        }
-        return coro_fini() == 0 ? 0 : 1;
+        return server_stop_all() == 0 ? 0 : 1;
     }
     printf("demo finished (event loop returned %d)\n", rc);
     return rc == 0 ? 0 : 1;

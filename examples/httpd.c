@@ -18,6 +18,7 @@
  * SIGINT or SIGTERM stops it cleanly (exit status 0).
  */
 #include "http.h"
+#include "server.h"
 
 #include <coro/coro.h>
 #include <errno.h>
@@ -118,13 +119,6 @@ static int acceptor(void *arg)
     }
 }
 
-static int cancel(coro_t *co, void *arg)
-{
-    (void)arg;
-    coro_interrupt(co, ECANCELED);
-    return 0;
-}
-
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
@@ -198,17 +192,12 @@ int main(int argc, char **argv)
     }
 
     raise_nofile();
-    int lfd = coro_listen(addr, 0);
+    char name[128];
+    int lfd = server_listen(addr, 0, name, sizeof name);
     if (lfd < 0) {
         fprintf(stderr, "%s: listen %s: %s\n", argv[0], addr, strerror(errno));
         return 1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof ss;
-    char name[128];
-    if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) != 0 ||
-        coro_addr_format((struct sockaddr *)&ss, sslen, name, sizeof name) < 0)
-        snprintf(name, sizeof name, "%s", addr);
     printf("listening on %s\n", name);
     fflush(stdout);
 
@@ -222,9 +211,6 @@ int main(int argc, char **argv)
      * and run the loop until each has closed its socket and ended. */
     stopping = true;
     coro_close(lfd);
-    coro_foreach(cancel, NULL);
-    while (coro_count() > 0 && coro_event_loop() >= 0)
-        ;
-    coro_fini();
+    server_stop_all();
     return rc == 128 + SIGINT || rc == 128 + SIGTERM || rc == 0 ? 0 : 1;
 }

@@ -18,6 +18,7 @@
  * docs/examples.md has more.
  */
 #include "respd_store.h"
+#include "server.h"
 
 #include <coro/coro.h>
 #include <tsc_time/tsc_time.h>
@@ -1109,13 +1110,6 @@ static int sweeper(void *arg)
     return 0;
 }
 
-static int cancel(coro_t *co, void *arg)
-{
-    (void)arg;
-    coro_interrupt(co, ECANCELED);
-    return 0;
-}
-
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
@@ -1145,18 +1139,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    int lfd = coro_listen(addr, 511);
+    /* With port 0 the kernel chose: name is the real address. */
+    char name[128];
+    int lfd = server_listen(addr, 511, name, sizeof name);
     if (lfd < 0) {
         fprintf(stderr, "respd: listen %s: %s\n", addr, strerror(errno));
         return 1;
     }
-    /* With port 0 the kernel chose: print the real address. */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char name[128];
-    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) != 0 ||
-        coro_addr_format((struct sockaddr *)&ss, sl, name, sizeof name) < 0)
-        snprintf(name, sizeof name, "%s", addr);
     if (store_init(&srv.store) != 0) {
         fprintf(stderr, "respd: out of memory\n");
         coro_close(lfd);
@@ -1174,12 +1163,9 @@ int main(int argc, char **argv)
     /* Stop: wake every coroutine with ECANCELED; each closes its socket
      * and frees what it holds as it ends. */
     srv.stopping = true;
-    for (int round = 0; round < 10 && coro_count() > 0; round++) {
-        coro_foreach(cancel, NULL);
-        coro_event_loop();
-    }
+    int left = server_stop_all();
     store_free(&srv.store);
-    if (coro_fini() != 0) {
+    if (left != 0) {
         fprintf(stderr, "respd: coroutines left at exit\n");
         return 1;
     }

@@ -7,111 +7,12 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
-
-void server_start(struct server *s, const char *prog, ...)
-{
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = prog;
-    va_list ap;
-    va_start(ap, prog);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 28)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    argv[n] = NULL;
-
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    int rc =
-        posix_spawn(&s->pid, prog, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
-    s->out = p[0];
-
-    /* Read up to the end of the first line. */
-    char line[256];
-    size_t len = 0;
-    while (len < sizeof line - 1 && memchr(line, '\n', len) == NULL) {
-        struct pollfd pf = {s->out, POLLIN, 0};
-        cr_assert_eq(poll(&pf, 1, HTTPC_TIMEOUT_SEC * 1000), 1,
-                     "%s printed no address", prog);
-        ssize_t r = read(s->out, line + len, sizeof line - 1 - len);
-        cr_assert_gt(r, 0, "%s ended before printing its address", prog);
-        len += (size_t)r;
-    }
-    line[len] = '\0';
-    const char *prefix = "listening on ";
-    cr_assert_eq(strncmp(line, prefix, strlen(prefix)), 0, "printed: %s", line);
-    size_t alen = strcspn(line + strlen(prefix), "\r\n");
-    cr_assert_lt(alen, sizeof s->addr);
-    memcpy(s->addr, line + strlen(prefix), alen);
-    s->addr[alen] = '\0';
-}
-
-/* Wait for the end of child pid, whose stdout is the pipe out: its
- * end closes the pipe, so wait for EOF there (bounded), then reap. */
-static int wait_bounded(pid_t pid, int out)
-{
-    char buf[512];
-    for (;;) {
-        struct pollfd pf = {out, POLLIN, 0};
-        int r = poll(&pf, 1, HTTPC_TIMEOUT_SEC * 1000);
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            cr_assert_fail("child %d did not end in %d s", (int)pid,
-                           HTTPC_TIMEOUT_SEC);
-        }
-        ssize_t n = read(out, buf, sizeof buf);
-        if (n == 0)
-            break;
-        cr_assert(n > 0 || errno == EINTR, "read: %s", strerror(errno));
-    }
-    close(out);
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
-int server_stop(struct server *s, int signo)
-{
-    cr_assert_eq(kill(s->pid, signo), 0);
-    return wait_bounded(s->pid, s->out);
-}
-
-int run_status(const char *prog, const char *const argv[])
-{
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    cr_assert_eq(rc, 0, "posix_spawn %s: %s", prog, strerror(rc));
-    return wait_bounded(pid, p[0]);
-}
 
 struct client *client_open(struct client *c, const struct server *s)
 {

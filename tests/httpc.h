@@ -1,12 +1,13 @@
 /*
- * Driving an example server as a separate process over real sockets:
- * start it on port 0 and read the address it prints, talk HTTP to it with
- * plain blocking sockets (every wait bounded by SO_RCVTIMEO/SO_SNDTIMEO),
- * stop it with a signal and collect its exit status.  Used by
- * test_httpd.c and test_trampoline.c; failures abort the test.
+ * An HTTP client for the tests of the example servers (started and
+ * stopped with server_proc.h): plain blocking sockets, every wait bounded
+ * by SO_RCVTIMEO/SO_SNDTIMEO.  Used by test_httpd.c and
+ * test_trampoline.c; failures abort the test.
  */
 #ifndef CORO_TEST_HTTPC_H
 #define CORO_TEST_HTTPC_H
+
+#include "server_proc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,25 +15,6 @@
 
 /* Bound of every wait of the client side, in seconds. */
 #define HTTPC_TIMEOUT_SEC 20
-
-/* A server process. */
-struct server {
-    pid_t pid;      /* the child */
-    int out;        /* read end of its stdout */
-    char addr[128]; /* "127.0.0.1:PORT", as it printed it */
-};
-
-/* Start prog with the given arguments (NULL-terminated, after argv[0])
- * plus "--listen 127.0.0.1:0", and wait for its "listening on" line. */
-void server_start(struct server *s, const char *prog, ...);
-
-/* Send signo and wait for the end; returns the wait(2) status. */
-int server_stop(struct server *s, int signo);
-
-/* Run prog with argv (NULL-terminated, argv[0] included) to its end, its
- * stdout read and dropped, its stderr going to /dev/null; returns the
- * wait(2) status. */
-int run_status(const char *prog, const char *const argv[]);
 
 /* A client connection with a read buffer (for pipelined responses). */
 struct client {

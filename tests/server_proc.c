@@ -120,16 +120,16 @@ static int wait_exit(pid_t pid, double ms)
     }
 }
 
-int server_stop(struct server *s)
+int server_stop(struct server *s, int signo)
 {
     cr_assert_gt(s->pid, 0, "server not running");
-    cr_assert_eq(kill(s->pid, SIGTERM), 0, "kill: %s", strerror(errno));
+    cr_assert_eq(kill(s->pid, signo), 0, "kill: %s", strerror(errno));
     int status = wait_exit(s->pid, STOP_TIMEOUT_MS);
     if (status == -1) {
         kill(s->pid, SIGKILL);
         status = wait_exit(s->pid, STOP_TIMEOUT_MS);
         cr_assert_neq(status, -1);
-        cr_assert_fail("server did not exit after SIGTERM");
+        cr_assert_fail("server did not exit after signal %d", signo);
     }
     s->pid = 0;
     return status;
@@ -150,7 +150,7 @@ int server_wait(struct server *s)
 
 void server_stop_clean(struct server *s)
 {
-    int status = server_stop(s);
+    int status = server_stop(s, SIGTERM);
     cr_assert(WIFEXITED(status), "server died by signal %d", WTERMSIG(status));
     cr_assert_eq(WEXITSTATUS(status), 0, "server exit status %d",
                  WEXITSTATUS(status));

@@ -1,6 +1,6 @@
 /*
  * Driving an example server as a child process over real sockets, for
- * test_echo.c and test_respd.c: start it on port 0 and read the address
+ * the tests of every example server (httpc.h adds an HTTP client): start it on port 0 and read the address
  * it prints, talk to it with plain blocking sockets (with receive and send
  * timeouts, so a server that stops answering fails the test instead of
  * hanging it), and stop it with SIGTERM, expecting exit status 0.
@@ -29,15 +29,15 @@ struct server {
  * process dies first. */
 void server_start(struct server *s, const char *bin, const char *const *args);
 
-/* Send SIGTERM and wait up to 20 s for the exit; returns the wait(2)
+/* Send signo and wait up to 20 s for the exit; returns the wait(2)
  * status (killing the child with SIGKILL first if it did not exit). */
-int server_stop(struct server *s);
+int server_stop(struct server *s, int signo);
 
 /* Wait up to 20 s for the server to exit by itself; the wait(2) status
  * (failing the test if it does not exit). */
 int server_wait(struct server *s);
 
-/* server_stop() and assert a clean exit with status 0. */
+/* server_stop() with SIGTERM and assert a clean exit with status 0. */
 void server_stop_clean(struct server *s);
 
 /* Run bin with args (NULL-terminated), its stdout and stderr into out

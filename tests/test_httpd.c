@@ -74,18 +74,20 @@ static uint32_t rnd(uint32_t *s)
 
 Test(httpd, help_prints_usage_and_exits_0)
 {
-    const char *argv[] = {HTTPD_BIN, "--help", NULL};
-    int st = run_status(HTTPD_BIN, argv);
+    char out[4096];
+    int st = run_capture(HTTPD_BIN, (const char *[]){"--help", NULL}, out,
+                         sizeof out);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 Test(httpd, an_unknown_option_exits_2)
 {
-    const char *argv[] = {HTTPD_BIN, "--bogus", NULL};
-    int st = run_status(HTTPD_BIN, argv);
+    char out[4096];
+    int st = run_capture(HTTPD_BIN, (const char *[]){"--bogus", NULL}, out,
+                         sizeof out);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    const char *argv2[] = {HTTPD_BIN, "--idle", "soon", NULL};
-    st = run_status(HTTPD_BIN, argv2);
+    st = run_capture(HTTPD_BIN, (const char *[]){"--idle", "soon", NULL}, out,
+                     sizeof out);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
 
@@ -365,7 +367,7 @@ Test(httpd, a_client_vanishing_mid_request_does_not_disturb_others)
 Test(httpd, an_idle_connection_is_closed_after_the_idle_timeout)
 {
     struct server s;
-    server_start(&s, HTTPD_BIN, "--idle", "0.3", NULL);
+    server_start(&s, HTTPD_BIN, (const char *[]){"--idle", "0.3", NULL});
     static struct client c;
     struct response r;
     client_roundtrip(client_open(&c, &s), get_root, &r);

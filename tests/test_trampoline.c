@@ -50,11 +50,12 @@ static void expect(struct client *c, int status, const char *body)
 
 Test(trampoline, help_prints_usage_and_an_unknown_option_exits_2)
 {
-    const char *help[] = {TRAMPOLINE_BIN, "--help", NULL};
-    int st = run_status(TRAMPOLINE_BIN, help);
+    char out[4096];
+    int st = run_capture(TRAMPOLINE_BIN, (const char *[]){"--help", NULL}, out,
+                         sizeof out);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    const char *bad[] = {TRAMPOLINE_BIN, "--nope", NULL};
-    st = run_status(TRAMPOLINE_BIN, bad);
+    st = run_capture(TRAMPOLINE_BIN, (const char *[]){"--nope", NULL}, out,
+                     sizeof out);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
 
@@ -114,7 +115,7 @@ Test(trampoline, queries_wait_in_order_for_one_device)
 Test(trampoline, a_post_no_device_takes_times_out_with_504)
 {
     struct server s;
-    server_start(&s, TRAMPOLINE_BIN, "--timeout", "0.3", NULL);
+    server_start(&s, TRAMPOLINE_BIN, (const char *[]){"--timeout", "0.3", NULL});
     static struct client cli;
     client_open(&cli, &s);
     send_req(&cli, "POST", "/query/nobody", "hello?");
@@ -132,7 +133,7 @@ Test(trampoline, a_post_no_device_takes_times_out_with_504)
 Test(trampoline, a_reply_that_never_comes_times_out_with_504)
 {
     struct server s;
-    server_start(&s, TRAMPOLINE_BIN, "--timeout", "0.5", NULL);
+    server_start(&s, TRAMPOLINE_BIN, (const char *[]){"--timeout", "0.5", NULL});
     static struct client dev, cli;
     client_open(&dev, &s);
     client_open(&cli, &s);
