@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Saved state.  For the asm backend, the saved stack pointer (registers and
@@ -57,6 +58,15 @@ bool coro__ctx_saves_sigmask(void);
 /* Make *ctx resume with mask (a sigset_t) when next switched to.  Does
  * nothing where contexts carry no mask. */
 void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask);
+
+/*
+ * Where a suspended context resumes: the return address into the code
+ * that switched away (*pc) and that code's frame pointer (*fp), for
+ * walking its stack.  False when the context was made and never ran, or
+ * the backend cannot tell.
+ */
+bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
+                     uintptr_t *fp);
 
 /* The backend's name: "asm-x86_64" or "ucontext". */
 const char *coro__ctx_name(void);

@@ -946,6 +946,48 @@ typedef struct coro_hooks {
 CORO_API int coro_set_hooks(const coro_hooks_t *hooks);
 
 /* ---------------------------------------------------------------------
+ * Stacks and symbols, for consoles, profilers and tracers.  The walks
+ * follow frame pointers: build the code to be seen with
+ * -fno-omit-frame-pointer (coro itself is).  A frame without one is
+ * skipped or ends the walk; a walk never reads outside the coroutine's
+ * stack.
+ */
+
+/*
+ * Fill pcs[0..max) with the return addresses on co's stack, innermost
+ * first: where a suspended coroutine resumes (inside coro, in the call
+ * that parked it) and then its callers; for the running coroutine, from
+ * the caller of coro_backtrace().  Returns how many were written (0 for a
+ * coroutine that has not run yet), or -1 with errno EINVAL (co NULL, not a
+ * coroutine of this thread, max < 0, pcs NULL with max > 0) or ESRCH (co
+ * has ended).
+ */
+CORO_API int coro_backtrace(const coro_t *co, void **pcs, int max);
+
+/*
+ * For a signal handler (SA_SIGINFO) on a loop's thread: the running
+ * coroutine (*co, may be NULL to skip) and the return addresses of the
+ * code the signal interrupted, innermost first (pcs[0] is the interrupted
+ * pc itself).  Returns how many were written; 0 when no coroutine runs
+ * (the loop, the poller, or code outside coroutines) or a switch is in
+ * progress, when the stack cannot be trusted.  Async-signal-safe.
+ */
+CORO_API int coro_backtrace_signal(const void *uctx, coro_t **co,
+                                   void **pcs, int max);
+
+/*
+ * Write pc's name into buf like snprintf(): "func+0x1a (module)", or
+ * "module+0x1f3c" when the symbol is not exported, or the bare address.
+ * is_return says pc is a return address (every pcs[i] of a backtrace but
+ * the interrupted pc of a signal sample), so the call is looked up, not
+ * the next instruction.  Returns the length it needed, or -1 with errno
+ * EINVAL (buf NULL with len > 0).  Uses dladdr(): not async-signal-safe;
+ * link programs with -rdynamic so their own functions are named.
+ */
+CORO_API int coro_symbolize(const void *pc, bool is_return, char *buf,
+                            size_t len);
+
+/* ---------------------------------------------------------------------
  * Coroutine-local storage: per key, a stack of values per coroutine.
  */
 

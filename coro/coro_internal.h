@@ -517,6 +517,11 @@ void coro__buf_site(struct coro__buf *b, const char *what, const void *addr,
                     const char *file, int line, const char *func,
                     bool symbolize);
 
+/* backtrace.c: walk frame pointers from (pc, fp) within [lo, hi) into
+ * pcs[max]; returns how many it kept (pc first).  Async-signal-safe. */
+int coro__walk(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
+               uintptr_t *pcs, int max);
+
 /* diag.c */
 void coro__default_notifier(coro_t *co, int status, int err);
 /* Write coro_print_stderr()'s prefix ("2026-11-22 03:17:05.843200 #id: ")

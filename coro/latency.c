@@ -121,38 +121,6 @@ int coro_watchdog_signal(void)
 /* ------------------------------------------------------------------ */
 /* The watchdog: signal handler (loop thread)                          */
 
-/*
- * Walk the frame pointers of the interrupted code from (pc, fp), keeping
- * only frames inside [lo, hi): each frame record is checked before it is
- * read, and frames must go up the stack, so a broken chain (code built
- * without frame pointers, a frame being set up) ends the walk instead of
- * faulting.  Under ASan the reads must not be checked: a stale frame
- * pointer may point into a redzone.
- */
-#if CORO__ASAN
-__attribute__((no_sanitize_address))
-#endif
-static int walk(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
-                uintptr_t *pcs)
-{
-    int n = 0;
-    pcs[n++] = pc;
-    while (n < CORO__LAT_FRAMES) {
-        if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) ||
-            fp % sizeof(uintptr_t) != 0)
-            break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (ret == 0)
-            break; /* the outermost frame (the context trampoline) */
-        pcs[n++] = ret;
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    return n;
-}
-
 static void sample(struct sched *s, const void *uctx)
 {
     struct coro__latency *l = &s->lat;
@@ -169,8 +137,8 @@ static void sample(struct sched *s, const void *uctx)
     uintptr_t pc, fp;
     if (!coro__sys_uctx_frame(uctx, &pc, &fp))
         return;
-    l->npcs = walk(pc, fp, (uintptr_t)co->stack.lo, (uintptr_t)co->stack.hi,
-                   l->pcs);
+    l->npcs = coro__walk(pc, fp, (uintptr_t)co->stack.lo,
+                         (uintptr_t)co->stack.hi, l->pcs, CORO__LAT_FRAMES);
     l->sample_ticks =
         atomic_load_explicit(&coro__coarse_ticks, memory_order_relaxed) -
         start;
