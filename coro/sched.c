@@ -38,7 +38,9 @@ __thread struct sched *coro__tls_sched;
 #define STACK_MAX ((size_t)1 << 30)
 /* Coroutines per bucket before the id table grows.  Lookups are rare (by
  * id, and id allocation after the ids wrap); 8 keeps the table at one
- * byte per coroutine, so parked coroutines stay within their page. */
+ * byte per coroutine.  The table itself is made on the first lookup: a
+ * program that never looks up an id pays neither the byte nor the links
+ * at each spawn, so parked coroutines cost exactly their page. */
 #define ID_HASH_LOAD 8
 /* Direct switches before the loop gets a pass: bounds how long timers (and
  * I/O) wait behind coroutines that keep waking each other, should the
@@ -110,16 +112,6 @@ static struct coro **bucket(struct sched *s, int id)
     return &s->id_hash[(size_t)id & (s->id_hash_size - 1)];
 }
 
-static struct coro *id_lookup(struct sched *s, int id)
-{
-    if (s->id_hash == NULL)
-        return NULL;
-    for (struct coro *co = *bucket(s, id); co != NULL; co = co->hash_next)
-        if (co->id == id)
-            return co;
-    return NULL;
-}
-
 /* Put co at the head of the chain *b. */
 static void hash_link(struct coro **b, struct coro *co)
 {
@@ -130,27 +122,54 @@ static void hash_link(struct coro **b, struct coro *co)
     *b = co;
 }
 
-/* Make room for one more coroutine in the id table; 0 or -1/ENOMEM. */
-static int id_reserve(struct sched *s)
+/* Give the id table n buckets and link every coroutine into it; 0, or -1
+ * with errno ENOMEM (the old table, if any, stays). */
+static int id_rehash(struct sched *s, size_t n)
 {
-    if (s->count + 1 <= s->id_hash_size * ID_HASH_LOAD)
-        return 0;
-    size_t n = s->id_hash_size ? s->id_hash_size * 2 : 64;
     struct coro **t = coro__sys_calloc(n, sizeof *t);
     if (t == NULL)
         return -1;
-    struct coro **old = s->id_hash;
-    size_t old_n = s->id_hash_size;
+    coro__sys_free(s->id_hash);
     s->id_hash = t;
     s->id_hash_size = n;
-    for (size_t i = 0; i < old_n; i++) {
-        for (struct coro *co = old[i], *next; co != NULL; co = next) {
-            next = co->hash_next;
-            hash_link(bucket(s, co->id), co);
-        }
-    }
-    coro__sys_free(old);
+    for (struct coro *co = s->all_head; co != NULL; co = co->all_next)
+        hash_link(bucket(s, co->id), co);
     return 0;
+}
+
+/* The table's size for count coroutines, a power of two. */
+static size_t id_hash_want(size_t count)
+{
+    size_t n = 64;
+    while (n * ID_HASH_LOAD < count + 1)
+        n *= 2;
+    return n;
+}
+
+/* The coroutine with this id, or NULL.  Makes the id table on first use;
+ * without memory for it, walks the list of all coroutines. */
+static struct coro *id_lookup(struct sched *s, int id)
+{
+    if (s->id_hash == NULL && id_rehash(s, id_hash_want(s->count)) != 0) {
+        for (struct coro *co = s->all_head; co != NULL; co = co->all_next)
+            if (co->id == id)
+                return co;
+        return NULL;
+    }
+    for (struct coro *co = *bucket(s, id); co != NULL; co = co->hash_next)
+        if (co->id == id)
+            return co;
+    return NULL;
+}
+
+/* Make room for one more coroutine in the id table, if there is one; 0 or
+ * -1/ENOMEM. */
+static int id_reserve(struct sched *s)
+{
+    if (s->id_hash == NULL ||
+        s->count + 1 <= s->id_hash_size * ID_HASH_LOAD)
+        return 0;
+    return id_rehash(s, s->id_hash_size * 2);
 }
 
 static int id_next(struct sched *s)
@@ -170,7 +189,8 @@ static int id_next(struct sched *s)
 /* Add co to the id table and the list of all coroutines. */
 static void registry_add(struct sched *s, struct coro *co)
 {
-    hash_link(bucket(s, co->id), co);
+    if (s->id_hash != NULL)
+        hash_link(bucket(s, co->id), co);
     co->all_prev = s->all_tail;
     co->all_next = NULL;
     if (s->all_tail != NULL)
@@ -183,9 +203,11 @@ static void registry_add(struct sched *s, struct coro *co)
 
 static void registry_remove(struct sched *s, struct coro *co)
 {
-    *co->hash_pprev = co->hash_next; /* O(1): no walk along the chain */
-    if (co->hash_next != NULL)
-        co->hash_next->hash_pprev = co->hash_pprev;
+    if (s->id_hash != NULL) {
+        *co->hash_pprev = co->hash_next; /* O(1): no walk along the chain */
+        if (co->hash_next != NULL)
+            co->hash_next->hash_pprev = co->hash_pprev;
+    }
     if (co->all_prev != NULL)
         co->all_prev->all_next = co->all_next;
     else

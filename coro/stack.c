@@ -22,7 +22,9 @@
  * the region below: a page that region's own record keeps resident
  * anyway.  (A canary inside the stack's own low end would make a second
  * page resident for every parked coroutine.)  An unguarded slab starts
- * with one spare page that holds its first stack's canary.
+ * with one spare page below its first stack, made a guard page (one more
+ * mapping per slab, no resident memory); should that mprotect fail, the
+ * page holds the first stack's canary instead.
  *
  * Freed stacks go to a per-size cache (hot: pages kept for reuse) up to a
  * cap; past it, a batch of them gives its pages back (cold), sorted and
@@ -39,8 +41,7 @@
 
 #define SLAB_BYTES (16u << 20)   /* guarded slab size: few mmaps */
 #define SLAB_MAX_STACKS 256u     /* and few guards mprotected at once */
-/* Unguarded slabs are larger: each costs one spare page (the first
- * stack's canary), which at 4096 stacks is 1 byte per coroutine. */
+/* Unguarded slabs are larger: few mappings for many stacks. */
 #define PLAIN_SLAB_BYTES (256u << 20)
 #define PLAIN_SLAB_MAX_STACKS 4096u
 #define HOT_MAX 1024u            /* cached stacks per class keep pages */
@@ -61,6 +62,7 @@ struct coro__slab {
     uint32_t count;          /* stacks in the slab */
     uint32_t used;           /* stacks handed out at least once */
     bool guarded;            /* each stack has a guard page below it */
+    bool lead_guard;         /* unguarded, but the first stack has one */
 };
 
 /* A stack whose pages were given back: remembered by address only. */
@@ -84,6 +86,8 @@ struct coro__stacks {
     struct coro__slab *slabs;            /* all slabs */
     size_t guard_budget;                 /* guarded stacks allowed */
     size_t guarded;                      /* guarded stacks mapped */
+    size_t lead_guards;                  /* unguarded slabs' first stacks,
+                                            guarded by the spare page */
     size_t in_use;                       /* stacks held by coroutines */
     size_t hot;                          /* hot cached stacks, all classes */
 };
@@ -248,7 +252,7 @@ static struct coro__slab *slab_new(struct coro__stacks *st,
     struct coro__slab *sl = coro__sys_malloc(sizeof *sl);
     if (sl == NULL)
         return NULL;
-    /* Unguarded: a spare first page holds the first stack's canary. */
+    /* Unguarded: a spare first page below the first stack. */
     size_t lead = guarded ? 0 : pg;
     char *base = coro__sys_mmap(lead + stride * count);
     if (base == NULL)
@@ -259,11 +263,16 @@ static struct coro__slab *slab_new(struct coro__stacks *st,
                 goto fail_unmap;
         st->guarded += count;
     }
+    /* The spare page becomes the first stack's guard; if the mapping
+     * cannot be split, it holds that stack's canary (resident). */
+    bool lead_guard = !guarded && coro__sys_mprotect_none(base, pg) == 0;
+    if (lead_guard)
+        st->lead_guards++;
     *sl = (struct coro__slab){.next = st->slabs, .map = base,
                               .map_len = lead + stride * count,
                               .base = base + lead, .len = stride * count,
                               .stride = stride, .count = (uint32_t)count,
-                              .guarded = guarded};
+                              .guarded = guarded, .lead_guard = lead_guard};
     st->slabs = sl;
     return sl;
 fail_unmap:;
@@ -275,6 +284,12 @@ fail_free:
     coro__sys_free(sl);
     errno = saved;
     return NULL;
+}
+
+/* Whether the stack starting at lo in slab sl has a guard page. */
+static bool has_guard(const struct coro__slab *sl, const char *lo)
+{
+    return sl->guarded || (sl->lead_guard && lo == sl->base);
 }
 
 /* Write the canary that guards the unguarded stack starting at lo. */
@@ -314,7 +329,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
     } else if (c->cold_count > 0) {
         struct cold *k = &c->cold[--c->cold_count];
         lo = k->lo;
-        guarded = k->slab->guarded;
+        guarded = has_guard(k->slab, lo);
         slab = k->slab;
         co = record_of(lo, size);
         if (!guarded)
@@ -329,7 +344,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         }
         size_t guard = sl->guarded ? coro__page_size() : 0;
         lo = sl->base + (size_t)sl->used * sl->stride + guard;
-        guarded = sl->guarded;
+        guarded = has_guard(sl, lo);
         slab = sl;
         if (++sl->used == sl->count)
             c->fresh[sl->guarded] = NULL;
@@ -425,7 +440,7 @@ void coro__stack_stats(struct sched *s, coro_stats_t *out)
         return;
     out->stacks_in_use = st->in_use;
     out->stacks_cached = st->hot;
-    out->stacks_guarded = st->guarded;
+    out->stacks_guarded = st->guarded + st->lead_guards;
 }
 
 void coro__stack_fini(struct sched *s)

@@ -102,8 +102,9 @@ Test(stack, an_overflow_into_the_guard_page_names_the_coroutine)
     cr_assert(strstr(out, "guard page") != NULL, "%s", out);
 }
 
-/* Use up the guard budget, then overflow an unguarded stack a little. */
-static void canary_overflow(void)
+/* Spawn sleepers until the guard budget is spent (exit 3 if the count of
+ * guarded stacks disagrees). */
+static void spend_guard_budget(void)
 {
     coro_stats_t st;
     size_t budget = (size_t)coro__sys_max_map_count() / 4;
@@ -116,16 +117,67 @@ static void canary_overflow(void)
                 budget);
         _exit(3);
     }
-    coro_opts_t o = {.name = "canary", .stack_size = CORO_STACK_MIN};
-    coro_t *co = coro_spawn_opts(overflow_a_little,
-                                 (void *)(intptr_t)(CORO_STACK_MIN + 1024),
-                                 &o);
+}
+
+/* Spawn fn under name with the smallest stack; exit 4 unless its stack
+ * is guarded as expected; print its id; run the loop. */
+static void spawn_small_and_run(coro_fn fn, void *arg, const char *name,
+                                bool guarded)
+{
+    coro_opts_t o = {.name = name, .stack_size = CORO_STACK_MIN};
+    coro_t *co = coro_spawn_opts(fn, arg, &o);
     coro_info_t info;
     coro_info(co, &info);
-    if (info.stack_guarded)
+    if (info.stack_guarded != guarded)
         _exit(4);
     fprintf(stderr, "spawned #%d\n", info.id);
     coro_event_loop();
+}
+
+/* Past the budget, the first stack of an unguarded slab is guarded by the
+ * slab's spare page. */
+static void lead_overflow(void)
+{
+    spend_guard_budget();
+    spawn_small_and_run(overflow, NULL, "lead", true);
+}
+
+/* Past the budget and the first unguarded stack, overflow one a little. */
+static void canary_overflow(void)
+{
+    spend_guard_budget();
+    coro_opts_t small = {.stack_size = CORO_STACK_MIN};
+    coro_spawn_opts(sleep_forever, NULL, &small); /* the lead stack */
+    spawn_small_and_run(overflow_a_little,
+                        (void *)(intptr_t)(CORO_STACK_MIN + 1024), "canary",
+                        false);
+}
+
+/* The message the overflow of coroutine `name` printed in out. */
+static void expect_overflow_report(const char *out, const char *name,
+                                   const char *how)
+{
+    char want[128];
+    int id = 0;
+    const char *sp = strstr(out, "spawned #");
+    cr_assert_not_null(sp, "%s", out);
+    sscanf(sp, "spawned #%d", &id);
+    snprintf(want, sizeof want,
+             "coro: stack overflow in coroutine #%d '%s' (stack size "
+             "16384 bytes): %s",
+             id, name, how);
+    cr_assert(strstr(out, want) != NULL, "want '%s' in: %s", want, out);
+}
+
+Test(stack, the_first_unguarded_stack_of_a_slab_has_a_guard_page)
+{
+    SKIP_UNDER_TSAN("spends the guard budget: 16k coroutines");
+    char out[4096];
+    int st = in_child(lead_overflow, out, sizeof out);
+    cr_assert(WIFSIGNALED(st), "child exited with %d: %s",
+              WEXITSTATUS(st), out);
+    cr_assert_eq(WTERMSIG(st), SIGSEGV);
+    expect_overflow_report(out, "lead", "guard page hit");
 }
 
 Test(stack, an_overflow_of_an_unguarded_stack_is_caught_by_its_canary)
@@ -135,16 +187,7 @@ Test(stack, an_overflow_of_an_unguarded_stack_is_caught_by_its_canary)
     int st = in_child(canary_overflow, out, sizeof out);
     cr_assert(WIFSIGNALED(st), "child exited with %d: %s",
               WEXITSTATUS(st), out);
-    char want[128];
-    int id = 0;
-    const char *sp = strstr(out, "spawned #");
-    cr_assert_not_null(sp, "%s", out);
-    sscanf(sp, "spawned #%d", &id);
-    snprintf(want, sizeof want,
-             "coro: stack overflow in coroutine #%d 'canary' (stack size "
-             "16384 bytes)",
-             id);
-    cr_assert(strstr(out, want) != NULL, "want '%s' in: %s", want, out);
+    expect_overflow_report(out, "canary", "canary overwritten");
 }
 
 static int count_maps(void)
