@@ -56,6 +56,20 @@ struct coro__offload;
 #define CORO__TSAN 0
 #endif
 
+/* Valgrind, where its header is installed: each coroutine stack is
+ * registered, or memcheck takes every switch for a wild stack pointer
+ * change and reports reads of the other stacks.  The requests are a few
+ * no-op instructions when the program does not run under Valgrind, and
+ * are made only when a stack is first handed out or leaves the cache. */
+#if !defined(CORO_NO_VALGRIND) && defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#define CORO__VALGRIND 1
+#endif
+#endif
+#ifndef CORO__VALGRIND
+#define CORO__VALGRIND 0
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Timers: an intrusive binary min-heap (timer.c).                    */
 
@@ -202,6 +216,7 @@ struct coro__stack {
     char *hi;                 /* end of the usable stack = the record */
     size_t size;              /* class size: hi - lo + record space */
     bool guarded;             /* a PROT_NONE page lies below lo */
+    unsigned vg_id;           /* Valgrind's id for the stack, if any */
     struct coro__slab *slab;  /* the slab it was cut from */
 };
 

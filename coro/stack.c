@@ -36,6 +36,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#if CORO__VALGRIND
+#include <valgrind/valgrind.h>
+#endif
 #include <string.h>
 #include <unistd.h>
 
@@ -292,6 +295,26 @@ static bool has_guard(const struct coro__slab *sl, const char *lo)
     return sl->guarded || (sl->lead_guard && lo == sl->base);
 }
 
+/* Tell Valgrind that [lo, hi) is a stack; returns its id (0 without). */
+static unsigned vg_register(const char *lo, const char *hi)
+{
+#if CORO__VALGRIND
+    return VALGRIND_STACK_REGISTER(lo, hi);
+#else
+    (void)lo, (void)hi;
+    return 0;
+#endif
+}
+
+static void vg_deregister(unsigned id)
+{
+#if CORO__VALGRIND
+    VALGRIND_STACK_DEREGISTER(id);
+#else
+    (void)id;
+#endif
+}
+
 /* Write the canary that guards the unguarded stack starting at lo. */
 static void write_canary(char *lo)
 {
@@ -318,6 +341,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
     char *lo;
     bool guarded;
     struct coro__slab *slab;
+    unsigned vg_id;
     if (c->hot != NULL) {
         co = c->hot;
         c->hot = co->run_next;
@@ -326,6 +350,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         lo = co->stack.lo;
         guarded = co->stack.guarded;
         slab = co->stack.slab;
+        vg_id = co->stack.vg_id; /* registered while cached */
     } else if (c->cold_count > 0) {
         struct cold *k = &c->cold[--c->cold_count];
         lo = k->lo;
@@ -334,6 +359,7 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         co = record_of(lo, size);
         if (!guarded)
             write_canary(lo);
+        vg_id = vg_register(lo, (char *)co);
     } else {
         struct coro__slab *sl = c->fresh[1] ? c->fresh[1] : c->fresh[0];
         if (sl == NULL || sl->used == sl->count) {
@@ -351,11 +377,12 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         co = record_of(lo, size);
         if (!guarded)
             write_canary(lo);
+        vg_id = vg_register(lo, (char *)co);
     }
     /* No memset: the caller sets every field of the record. */
     co->stack = (struct coro__stack){.lo = lo, .hi = (char *)co,
                                      .size = size, .guarded = guarded,
-                                     .slab = slab};
+                                     .vg_id = vg_id, .slab = slab};
     st->in_use++;
     return co;
 }
@@ -402,6 +429,7 @@ static void trim(struct coro__stacks *st, struct stack_class *c)
     for (size_t i = 0; i < n; i++) {
         struct coro *co = c->hot;
         c->hot = co->run_next;
+        vg_deregister(co->stack.vg_id);
         batch[i] = (struct cold){co->stack.lo, co->stack.slab};
     }
     c->hot_count -= n;
@@ -448,6 +476,9 @@ void coro__stack_fini(struct sched *s)
     struct coro__stacks *st = s->stacks;
     if (st == NULL)
         return;
+    for (size_t i = 0; i < st->ncls; i++)
+        for (struct coro *co = st->cls[i].hot; co != NULL; co = co->run_next)
+            vg_deregister(co->stack.vg_id);
     for (struct coro__slab *sl = st->slabs, *next; sl != NULL; sl = next) {
         next = sl->next;
         coro__sys_munmap(sl->map, sl->map_len);
