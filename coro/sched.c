@@ -505,7 +505,8 @@ static void end(struct sched *s, struct coro *co, int status, int err)
 {
     co->status = status;
     co->err = err;
-    coro__local_exit(co);
+    if (co->locals != NULL)
+        coro__local_exit(co);
     if (status < 0) {
         coro_exit_notifier_fn n = s->notifier ? s->notifier
                                               : coro__default_notifier;

@@ -223,6 +223,8 @@ static struct coro__stacks *stacks_of(struct sched *s)
 
 static struct stack_class *class_of(struct coro__stacks *st, size_t size)
 {
+    if (CORO__LIKELY(st->cls[0].size == size))
+        return &st->cls[0]; /* the default size, nearly always */
     for (size_t i = 0; i < st->ncls; i++)
         if (st->cls[i].size == size)
             return &st->cls[i];
