@@ -188,6 +188,10 @@ static void *kick(void *arg)
 
 Test(backtrace, signal_sample_names_the_interrupted_coroutine)
 {
+    /* TSan holds asynchronous signals back until its own safe points and
+     * then runs the handler with the saved context of a stack that has
+     * moved on since. */
+    SKIP_UNDER_TSAN("it delays signals: the sampled context is stale");
     struct sigaction sa = {0};
     sa.sa_sigaction = on_sample;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
