@@ -67,19 +67,19 @@ struct order_ctx {
     const struct prof_data *d;
     int sort;
 };
-static struct order_ctx order_by; /* qsort has no context argument */
 
 static int cmp_i64(int64_t a, int64_t b)
 {
     return (a < b) - (a > b); /* descending */
 }
 
-static int cmp_fn(const void *pa, const void *pb)
+static int cmp_fn(const void *pa, const void *pb, void *ctx)
 {
-    const struct prof_fn *a = &order_by.d->fns[*(const int32_t *)pa];
-    const struct prof_fn *b = &order_by.d->fns[*(const int32_t *)pb];
+    const struct order_ctx *by = ctx;
+    const struct prof_fn *a = &by->d->fns[*(const int32_t *)pa];
+    const struct prof_fn *b = &by->d->fns[*(const int32_t *)pb];
     int c = 0;
-    switch (order_by.sort) {
+    switch (by->sort) {
     case CORO_PROF_BY_TOTAL: c = cmp_i64(a->incl, b->incl); break;
     case CORO_PROF_BY_CALLS:
         c = cmp_i64((int64_t)a->calls, (int64_t)b->calls);
@@ -101,8 +101,8 @@ static int32_t *fn_order(const struct prof_data *d, int sort)
         return NULL;
     for (int32_t i = 0; i < d->nfns; i++)
         o[i] = i;
-    order_by = (struct order_ctx){d, sort};
-    qsort(o, (size_t)d->nfns, sizeof *o, cmp_fn);
+    struct order_ctx by = {d, sort};
+    qsort_r(o, (size_t)d->nfns, sizeof *o, cmp_fn, &by);
     return o;
 }
 
@@ -121,8 +121,10 @@ static struct prof_coro *coro_order(const struct prof_data *d)
     struct prof_coro *c = malloc(((size_t)d->ncoros + 1) * sizeof *c);
     if (c == NULL)
         return NULL;
-    memcpy(c, d->coros, (size_t)d->ncoros * sizeof *c);
-    qsort(c, (size_t)d->ncoros, sizeof *c, cmp_coro);
+    if (d->ncoros > 0) {
+        memcpy(c, d->coros, (size_t)d->ncoros * sizeof *c);
+        qsort(c, (size_t)d->ncoros, sizeof *c, cmp_coro);
+    }
     return c;
 }
 
