@@ -124,6 +124,12 @@ struct prof_shadow *prof__shadow(int id);
 /* Add dropped events. */
 void prof__drop(uint64_t n);
 
+/* symbols.c: the name of the code at pc for reports ("func"); when
+ * nothing names it, "module+0x1f3c", or "[module]" with bracket. */
+void prof__name_pc(const void *pc, bool is_return, bool bracket, char *buf,
+                   size_t len);
+void prof__names_free(void);
+
 /* instrument.c */
 int prof__inst_init(void);      /* the tree's root and pseudo nodes */
 void prof__inst_free(void);

@@ -277,27 +277,10 @@ void coro_prof__scope_end(int *unused)
 /* ------------------------------------------------------------------ */
 /* Snapshot                                                            */
 
-/* Name of a function from coro_symbolize()'s "name+0x1a (module)": the
- * name; "module+0x1f3c" (not exported) and bare addresses stay whole. */
-static void fn_name(uintptr_t fn, char *buf, size_t len)
-{
-    if (coro_symbolize((const void *)fn, false, buf, len) < 0) {
-        snprintf(buf, len, "%#lx", (unsigned long)fn);
-        return;
-    }
-    char *paren = strstr(buf, " (");
-    if (paren == NULL)
-        return;
-    *paren = '\0';
-    char *plus = strrchr(buf, '+');
-    if (plus != NULL)
-        *plus = '\0';
-}
-
 static void node_name(const struct prof_node *n, char *buf, size_t len)
 {
     if (n->kind == NODE_FN)
-        fn_name(n->key, buf, len);
+        prof__name_pc((const void *)n->key, false, false, buf, len);
     else
         snprintf(buf, len, "%s", (const char *)n->key);
 }

@@ -257,36 +257,6 @@ void prof__sample_free(void)
 /* ------------------------------------------------------------------ */
 /* Snapshot                                                            */
 
-/* Name a code address: the function from "name+0x1a (module)", or
- * "[module]" when no exported symbol covers it, so that the frames of
- * one unnamed module merge instead of splitting by address. */
-static void pc_name(void *pc, bool is_return, char *buf, size_t len)
-{
-    if (coro_symbolize(pc, is_return, buf, len) < 0 || len < 4) {
-        snprintf(buf, len, "%p", pc);
-        return;
-    }
-    char *paren = strstr(buf, " (");
-    if (paren != NULL) {
-        *paren = '\0';
-        char *plus = strrchr(buf, '+');
-        if (plus != NULL)
-            *plus = '\0';
-        return;
-    }
-    char *plus = strrchr(buf, '+');
-    if (plus != NULL && buf[0] != '0') {
-        *plus = '\0';
-        size_t l = strlen(buf);
-        if (l + 3 > len)
-            l = len - 3;
-        memmove(buf + 1, buf, l);
-        buf[0] = '[';
-        buf[l + 1] = ']';
-        buf[l + 2] = '\0';
-    }
-}
-
 /* A cache of names by (address, is_return). */
 struct name_cache {
     struct prof_itab tab;
@@ -313,7 +283,7 @@ static int32_t frame_fn(struct prof_data *d, struct name_cache *c, void *pc,
     if (i >= 0)
         return c->fns[i];
     char name[512];
-    pc_name(pc, is_return, name, sizeof name);
+    prof__name_pc(pc, is_return, true, name, sizeof name);
     int32_t fn = prof_data_fn(d, name);
     if (fn < 0)
         return -1;
