@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <tsc_time/tsc_time.h>
 
 /* Nothing here may be instrumented: the hooks would call themselves. */
 #define PROF_NOINSTR __attribute__((no_instrument_function))
@@ -41,6 +42,8 @@ enum {
 struct prof_node {
     uintptr_t key;   /* see the kinds above */
     int32_t parent;  /* index; -1 for the root */
+    int32_t last_child; /* the child found last (0: none): a loop calling
+                           one function hits it without hashing */
     uint8_t kind;    /* NODE_* */
     bool recursive;  /* key appears among the ancestors: its inclusive
                         time is already counted by the outermost one */
@@ -117,6 +120,22 @@ extern struct prof_engine prof__e;
  * guard, while a hook runs). */
 extern __thread struct prof_shadow *prof__cur
     __attribute__((tls_model("initial-exec")));
+
+/* The ticks of tsc_now(), read inline where the source is the x86-64
+ * TSC (the same counter at the same rate: tsc_source() says so), so an
+ * instrumented call pays two rdtsc and no function call for its time. */
+extern bool prof__rdtsc; /* set at start from tsc_source() */
+PROF_NOINSTR static inline int64_t prof__now(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_expect(prof__rdtsc, 1)) {
+        uint32_t lo, hi;
+        __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+        return (int64_t)((uint64_t)hi << 32 | lo);
+    }
+#endif
+    return tsc_now();
+}
 
 /* profiler.c */
 /* The shadow of coroutine id, created if needed; NULL on ENOMEM. */

@@ -60,11 +60,16 @@ PROF_NOINSTR static int32_t node_child(int32_t parent, int kind,
                                        uintptr_t key)
 {
     struct prof_engine *e = &prof__e;
+    int32_t last = e->nodes[parent].last_child;
+    if (last > 0 && e->nodes[last].key == key && e->nodes[last].kind == kind)
+        return last;
     struct node_key k = {parent, (uint32_t)kind, key};
     uint32_t h = node_hash(&k);
     int32_t i = prof_itab_find(&e->node_by_key, h, node_eq, &k);
-    if (i >= 0)
+    if (i >= 0) {
+        e->nodes[parent].last_child = i;
         return i;
+    }
     if (e->nnodes == e->capnodes) {
         int32_t cap = e->capnodes ? e->capnodes * 2 : 1024;
         struct prof_node *n = realloc(e->nodes, (size_t)cap * sizeof *n);
@@ -81,6 +86,7 @@ PROF_NOINSTR static int32_t node_child(int32_t parent, int kind,
     e->nodes[e->nnodes] = (struct prof_node){
         .key = key, .parent = parent, .kind = (uint8_t)kind,
         .recursive = rec};
+    e->nodes[parent].last_child = e->nnodes;
     return e->nnodes++;
 }
 
@@ -227,7 +233,7 @@ CORO_API void __cyg_profile_func_enter(void *fn, void *site)
     if (sh == NULL)
         return; /* not profiling this thread, or inside a hook */
     prof__cur = NULL;
-    prof__charge(sh, tsc_now());
+    prof__charge(sh, prof__now());
     push(sh, NODE_FN, (uintptr_t)fn);
     prof__cur = sh;
 }
@@ -239,7 +245,7 @@ CORO_API void __cyg_profile_func_exit(void *fn, void *site)
     if (sh == NULL)
         return;
     prof__cur = NULL;
-    prof__charge(sh, tsc_now());
+    prof__charge(sh, prof__now());
     pop_to(sh, NODE_FN, (uintptr_t)fn);
     prof__cur = sh;
 }
@@ -250,7 +256,7 @@ void coro_prof_region_begin(const char *name)
     if (sh == NULL || name == NULL)
         return;
     prof__cur = NULL;
-    prof__charge(sh, tsc_now());
+    prof__charge(sh, prof__now());
     push(sh, NODE_REGION, (uintptr_t)name);
     prof__cur = sh;
 }
@@ -261,7 +267,7 @@ void coro_prof_region_end(void)
     if (sh == NULL)
         return;
     prof__cur = NULL;
-    prof__charge(sh, tsc_now());
+    prof__charge(sh, prof__now());
     if (sh->depth > 0 &&
         prof__e.nodes[sh->frames[sh->depth - 1].node].kind == NODE_REGION)
         pop(sh);

@@ -32,6 +32,7 @@
 #define LIVE_ROWS_MAX 1000  /* live coroutines listed in a report */
 
 struct prof_engine prof__e;
+bool prof__rdtsc;
 
 void prof__drop(uint64_t n)
 {
@@ -222,7 +223,7 @@ static void charge_now(bool leaving_loop)
     struct prof_shadow *cur = prof__cur;
     if (cur == NULL)
         return;
-    prof__charge(cur, tsc_now());
+    prof__charge(cur, prof__now());
     if (leaving_loop && cur == &prof__e.loop)
         prof__close_all(cur);
 }
@@ -296,7 +297,7 @@ static void h_poll_begin(int64_t timeout_ticks, void *ud)
         prof__cur = &e->wait;
     } else {
         prof__sample_drain();
-        e->poll_start = tsc_now();
+        e->poll_start = prof__now();
         prof__sample_in_poll(true);
     }
     if (e->prev.poll_begin != NULL)
@@ -314,7 +315,7 @@ static void h_poll_end(void *ud)
         prof__cur = &e->loop;
     } else {
         prof__sample_in_poll(false);
-        e->wait_ticks += tsc_now() - e->poll_start;
+        e->wait_ticks += prof__now() - e->poll_start;
     }
 }
 
@@ -370,7 +371,7 @@ static int inst_begin(void)
     e->loop.empty_node = e->node_main;
     e->wait.empty_node = e->node_wait;
     /* Frames left by an earlier run were closed at its stop. */
-    e->last = tsc_now();
+    e->last = prof__now();
     if (e->rusage) {
 #ifdef RUSAGE_THREAD
         getrusage(RUSAGE_THREAD, &e->last_ru);
@@ -404,6 +405,7 @@ int coro_prof_start(const coro_prof_opts_t *opts)
     coro_hooks_t prev;
     if (coro_get_hooks(&prev) != 0)
         return -1;
+    prof__rdtsc = tsc_source() == TSC_SOURCE_RDTSC;
     if (e->mode != 0 && (e->mode != (int)o.mode || !is_owner() ||
                          (o.mode == CORO_PROF_INSTRUMENT &&
                           e->rusage != o.rusage)))
@@ -432,7 +434,7 @@ int coro_prof_start(const coro_prof_opts_t *opts)
             prof__sample_stop();
         goto fail;
     }
-    e->started = tsc_now();
+    e->started = prof__now();
     if (e->start_usec == 0)
         e->start_usec = tsc_now_posix_usec();
     return 0;
@@ -469,7 +471,7 @@ int coro_prof_stop(void)
     } else {
         prof__sample_stop();
     }
-    e->duration += tsc_now() - e->started;
+    e->duration += prof__now() - e->started;
     atomic_store(&e->running, false);
     return 0;
 }
@@ -488,7 +490,7 @@ int coro_prof_reset(void)
         e->mode = 0;
         return 0;
     }
-    e->started = tsc_now();
+    e->started = prof__now();
     e->start_usec = tsc_now_posix_usec();
     if (instrumenting() && inst_begin() != 0) {
         /* No memory for the new tree: go on counting nothing. */
@@ -514,7 +516,7 @@ static int snapshot(struct prof_data *d)
     d->mode = e->mode != 0 ? e->mode : CORO_PROF_SAMPLE;
     d->hz = e->hz;
     d->ticks_per_sec = tsc_ticks_per_sec();
-    d->duration_ticks = e->duration + (running ? tsc_now() - e->started : 0);
+    d->duration_ticks = e->duration + (running ? prof__now() - e->started : 0);
     d->start_usec = e->start_usec;
     d->rusage = e->rusage;
     int rc = 0;
@@ -584,7 +586,7 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
     }
     if (running && instrumenting()) {
         /* The report's own time is charged to whoever asked for it. */
-        e->last = tsc_now();
+        e->last = prof__now();
     }
     prof__cur = cur;
     return rc;
