@@ -371,7 +371,7 @@ static int inst_begin(void)
     e->loop.empty_node = e->node_main;
     e->wait.empty_node = e->node_wait;
     /* Frames left by an earlier run were closed at its stop. */
-    e->last = prof__now();
+    e->last = e->started;
     if (e->rusage) {
 #ifdef RUSAGE_THREAD
         getrusage(RUSAGE_THREAD, &e->last_ru);
@@ -420,6 +420,7 @@ int coro_prof_start(const coro_prof_opts_t *opts)
         .switch_in = h_switch_in, .switch_out = h_switch_out,
         .spawn = h_spawn, .exit = h_exit, .poll_begin = h_poll_begin,
         .poll_end = h_poll_end};
+    e->started = prof__now(); /* inst_begin() charges from here */
     if (o.mode == CORO_PROF_INSTRUMENT && inst_begin() != 0)
         return -1;
     atomic_store(&e->running, true);
@@ -434,7 +435,6 @@ int coro_prof_start(const coro_prof_opts_t *opts)
             prof__sample_stop();
         goto fail;
     }
-    e->started = prof__now();
     if (e->start_usec == 0)
         e->start_usec = tsc_now_posix_usec();
     return 0;

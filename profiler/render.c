@@ -698,15 +698,21 @@ int prof_write_diff(FILE *out, const struct prof_data *old,
     fprintf(out, "%11s %11s %11s %7s %7s  %-7s  %s\n", "old ms", "new ms",
             "delta ms", "old%", "new%", "", "function");
     size_t shown = top > 0 && (size_t)top < n ? (size_t)top : n;
+    /* A change counts when it is over 5 % of the function's time and
+     * over 0.1 % of the larger profile: noise on tiny figures is not. */
+    double floor_ms = 1e-3 * (ms(old, ot) > ms(new_, nt) ? ms(old, ot)
+                                                          : ms(new_, nt));
     for (size_t i = 0; i < shown; i++) {
         const struct diff_row *r = &rows[i];
         bool in_old = find_fn(old, r->name) >= 0;
         bool in_new = find_fn(new_, r->name) >= 0;
+        double delta = r->new_ms - r->old_ms;
+        bool big = delta > floor_ms || -delta > floor_ms;
         const char *v = !in_old ? "new"
                         : !in_new ? "gone"
-                        : r->new_ms > r->old_ms * 1.05 ? "slower"
-                        : r->new_ms < r->old_ms * 0.95 ? "faster"
-                                                       : "same";
+                        : big && r->new_ms > r->old_ms * 1.05 ? "slower"
+                        : big && r->new_ms < r->old_ms * 0.95 ? "faster"
+                                                              : "same";
         fprintf(out, "%11.3f %11.3f %+11.3f %6.1f%% %6.1f%%  %-7s  %s\n",
                 r->old_ms, r->new_ms, r->new_ms - r->old_ms, r->old_pct,
                 r->new_pct, v, r->name);
