@@ -318,7 +318,7 @@ double prof_seconds(const struct prof_data *d, int64_t weight)
 /* ------------------------------------------------------------------ */
 /* The file                                                            */
 
-static int stream_result(FILE *out)
+int prof_stream_result(FILE *out)
 {
     if (fflush(out) != 0 || ferror(out)) {
         if (errno == 0)
@@ -366,7 +366,7 @@ int prof_write_raw(FILE *out, const struct prof_data *d)
                 c->max_slice_ticks, c->selfish_yields, c->charged, c->name);
     }
     fputs("end\n", out);
-    return stream_result(out);
+    return prof_stream_result(out);
 }
 
 /* Parse a signed integer at *p, then one space (or the end when last). */

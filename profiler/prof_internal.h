@@ -132,6 +132,10 @@ int64_t prof_data_total(const struct prof_data *d);
 /* Weight in seconds. */
 double prof_seconds(const struct prof_data *d, int64_t weight);
 
+/* After writing to out: 0, or -1 with the stream's errno (EIO if it
+ * set none). */
+int prof_stream_result(FILE *out);
+
 /* Read a saved profile (RAW).  0, or -1 with errno EINVAL (not a profile
  * or a bad line: *line says which, 1-based) or ENOMEM or a read error. */
 int prof_read(FILE *in, struct prof_data *d, int *line);

@@ -16,16 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int stream_result(FILE *out)
-{
-    if (fflush(out) != 0 || ferror(out)) {
-        if (errno == 0)
-            errno = EIO;
-        return -1;
-    }
-    return 0;
-}
-
 static double pct(int64_t part, int64_t total)
 {
     return total > 0 ? 100.0 * (double)part / (double)total : 0;
@@ -128,6 +118,39 @@ static struct prof_coro *coro_order(const struct prof_data *d)
     return c;
 }
 
+/* What the table and the page both start from. */
+struct report {
+    int32_t *order;         /* function indexes in report order; owned */
+    struct prof_coro *coros; /* coroutine rows, most charged first; owned */
+    int32_t shown;          /* functions shown (top) */
+    int64_t total;          /* sum of exclusive weights */
+    bool inst;              /* instrumenting */
+};
+
+/* 0, or -1 with errno ENOMEM. */
+static int report_begin(struct report *rp, const struct prof_data *d,
+                        const struct prof_render *r)
+{
+    rp->order = fn_order(d, r->sort);
+    rp->coros = coro_order(d);
+    if (rp->order == NULL || rp->coros == NULL) {
+        free(rp->order);
+        free(rp->coros);
+        return -1;
+    }
+    rp->shown = r->top > 0 && r->top < d->nfns ? r->top : d->nfns;
+    rp->total = prof_data_total(d);
+    rp->inst = d->mode == CORO_PROF_INSTRUMENT;
+    errno = 0;
+    return 0;
+}
+
+static void report_end(struct report *rp)
+{
+    free(rp->order);
+    free(rp->coros);
+}
+
 static double tick_ms(const struct prof_data *d, int64_t ticks)
 {
     return d->ticks_per_sec > 0 ? 1e3 * (double)ticks /
@@ -143,16 +166,13 @@ static double tick_ms(const struct prof_data *d, int64_t ticks)
 int prof_write_table(FILE *out, const struct prof_data *d,
                      const struct prof_render *r)
 {
-    int32_t *o = fn_order(d, r->sort);
-    struct prof_coro *co = coro_order(d);
-    if (o == NULL || co == NULL) {
-        free(o);
-        free(co);
+    struct report rp;
+    if (report_begin(&rp, d, r) != 0)
         return -1;
-    }
-    errno = 0;
-    int64_t total = prof_data_total(d);
-    bool inst = d->mode == CORO_PROF_INSTRUMENT;
+    const int32_t *o = rp.order;
+    const struct prof_coro *co = rp.coros;
+    int64_t total = rp.total;
+    bool inst = rp.inst;
     fputs("coro profile: ", out);
     summary(out, d, total);
     fputs("\n\n", out);
@@ -168,8 +188,7 @@ int prof_write_table(FILE *out, const struct prof_data *d,
         for (int j = 0; j < PROF_RU_N; j++)
             fprintf(out, " %9s", prof_ru_names[j]);
     fputs("  function\n", out);
-    int32_t n = r->top > 0 && r->top < d->nfns ? r->top : d->nfns;
-    for (int32_t k = 0; k < n; k++) {
+    for (int32_t k = 0; k < rp.shown; k++) {
         const struct prof_fn *f = &d->fns[o[k]];
         if (f->excl == 0 && f->incl == 0 && f->calls == 0)
             continue;
@@ -217,9 +236,8 @@ int prof_write_table(FILE *out, const struct prof_data *d,
         if (d->ncoros > CORO_ROWS)
             fprintf(out, "(%d more)\n", (int)(d->ncoros - CORO_ROWS));
     }
-    free(o);
-    free(co);
-    return stream_result(out);
+    report_end(&rp);
+    return prof_stream_result(out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -246,7 +264,7 @@ int prof_write_folded(FILE *out, const struct prof_data *d)
         }
         fprintf(out, " %" PRId64 "\n", s->weight);
     }
-    return stream_result(out);
+    return prof_stream_result(out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -478,7 +496,7 @@ int prof_write_svg(FILE *out, const struct prof_data *d,
     errno = 0;
     if (svg_body(out, d, r, true) != 0)
         return -1;
-    return stream_result(out);
+    return prof_stream_result(out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -530,17 +548,14 @@ static void html_calls(FILE *out, const struct prof_data *d, int32_t fn,
 int prof_write_html(FILE *out, const struct prof_data *d,
                     const struct prof_render *r)
 {
-    int32_t *o = fn_order(d, r->sort);
-    struct prof_coro *co = coro_order(d);
-    if (o == NULL || co == NULL) {
-        free(o);
-        free(co);
+    struct report rp;
+    if (report_begin(&rp, d, r) != 0)
         return -1;
-    }
-    errno = 0;
-    int64_t total = prof_data_total(d);
-    bool inst = d->mode == CORO_PROF_INSTRUMENT;
-    int32_t n = r->top > 0 && r->top < d->nfns ? r->top : d->nfns;
+    const int32_t *o = rp.order;
+    const struct prof_coro *co = rp.coros;
+    int64_t total = rp.total;
+    bool inst = rp.inst;
+    int32_t n = rp.shown;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>",
           out);
     put_xml(out, r->title, SIZE_MAX);
@@ -627,12 +642,10 @@ int prof_write_html(FILE *out, const struct prof_data *d,
     }
     fprintf(out, "</tbody></table>\n<script>%s</script>\n</body></html>\n",
             html_script);
-    free(o);
-    free(co);
-    return stream_result(out);
+    report_end(&rp);
+    return prof_stream_result(out);
 fail:
-    free(o);
-    free(co);
+    report_end(&rp);
     return -1;
 }
 
@@ -718,5 +731,5 @@ int prof_write_diff(FILE *out, const struct prof_data *old,
                 r->new_pct, v, r->name);
     }
     free(rows);
-    return stream_result(out);
+    return prof_stream_result(out);
 }

@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* n multiply-adds on a volatile seed: work of a known relative cost.  A
+ * macro, so that the time is the calling function's own. */
+#define PROF_BURN(sink, n)                                                 \
+    do {                                                                   \
+        uint64_t x_ = (sink);                                              \
+        for (long i_ = 0; i_ < (n); i_++)                                  \
+            x_ = x_ * 6364136223846793005u + 1442695040888963407u;         \
+        (sink) = x_;                                                       \
+    } while (0)
+
 #define PC_MAX 512 /* functions, edges and coroutine rows kept */
 
 struct pc_fn {

@@ -32,13 +32,7 @@ TestSuite(profiler, .init = sched_setup, .fini = sched_expect_empty,
 
 static volatile uint64_t sink;
 
-#define BURN(n)                                                            \
-    do {                                                                   \
-        uint64_t x_ = sink;                                                \
-        for (long i_ = 0; i_ < (n); i_++)                                  \
-            x_ = x_ * 6364136223846793005u + 1442695040888963407u;         \
-        sink = x_;                                                         \
-    } while (0)
+#define BURN(n) PROF_BURN(sink, n)
 
 /* Exported (for names) but declared here only: tests are one file. */
 void prof_light(void);
