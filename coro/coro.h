@@ -938,12 +938,22 @@ typedef struct coro_hooks {
     void (*switch_out)(coro_t *co, void *ud); /* co stopped running */
     void (*spawn)(coro_t *co, void *ud);      /* co was created */
     void (*exit)(coro_t *co, void *ud);       /* co ended (still valid) */
+    /* The loop is about to ask the poller for events, waiting at most
+     * timeout_ticks (-1: until an event; 0: not at all), in the loop's
+     * context (no coroutine runs); poll_end when the poller returned. */
+    void (*poll_begin)(int64_t timeout_ticks, void *ud);
+    void (*poll_end)(void *ud);
     void *ud;                                 /* passed to each hook */
 } coro_hooks_t;
 
 /* Install hooks (copied; NULL removes them).  Returns 0, or -1 with errno
  * ENOMEM when the thread's scheduler cannot be created. */
 CORO_API int coro_set_hooks(const coro_hooks_t *hooks);
+
+/* Copy this thread's hooks into *out (all NULL when none are installed),
+ * so that a tool can chain the hooks it replaces.  Does not create the
+ * scheduler.  0, or -1 with errno EINVAL (out NULL). */
+CORO_API int coro_get_hooks(coro_hooks_t *out);
 
 /* ---------------------------------------------------------------------
  * Stacks and symbols, for consoles, profilers and tracers.  The walks

@@ -633,6 +633,17 @@ int(coro_yield)(void)
 /* ------------------------------------------------------------------ */
 /* The event loop                                                      */
 
+/* Ask the poller, between the poll hooks (a profiler charges the time
+ * blocked there to the wait, not to the scheduler). */
+static void io_poll(struct sched *s, int64_t timeout_ticks)
+{
+    if (CORO__UNLIKELY(s->has_hooks) && s->hooks.poll_begin != NULL)
+        s->hooks.poll_begin(timeout_ticks, s->hooks.ud);
+    coro__io_poll(s, timeout_ticks);
+    if (CORO__UNLIKELY(s->has_hooks) && s->hooks.poll_end != NULL)
+        s->hooks.poll_end(s->hooks.ud);
+}
+
 int coro_event_loop(void)
 {
     struct sched *s = coro__sched();
@@ -674,7 +685,7 @@ int coro_event_loop(void)
                 rc = -1;
                 break;
             }
-            coro__io_poll(s, next == CORO__NEVER ? -1 : next - now);
+            io_poll(s, next == CORO__NEVER ? -1 : next - now);
             polled = true;
             continue; /* fire the timers the wait may have let come due */
         }
@@ -683,7 +694,7 @@ int coro_event_loop(void)
          * fds too (without blocking) so a busy program cannot starve
          * I/O, unless this pass has just done so. */
         if (!polled && coro__io_watching(s))
-            coro__io_poll(s, 0);
+            io_poll(s, 0);
         polled = false;
         coro__clock_busy(s, true);
         do_switch(s, NULL, run_pop(s), now);
@@ -847,11 +858,26 @@ int coro_set_hooks(const coro_hooks_t *hooks)
     if (hooks != NULL) {
         s->hooks = *hooks;
         s->has_hooks = hooks->switch_in || hooks->switch_out ||
-                       hooks->spawn || hooks->exit;
+                       hooks->spawn || hooks->exit || hooks->poll_begin ||
+                       hooks->poll_end;
     } else {
         memset(&s->hooks, 0, sizeof s->hooks);
         s->has_hooks = false;
     }
+    return 0;
+}
+
+int coro_get_hooks(coro_hooks_t *out)
+{
+    if (out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct sched *s = coro__tls_sched;
+    if (s != NULL)
+        *out = s->hooks;
+    else
+        memset(out, 0, sizeof *out); /* no scheduler: none installed */
     return 0;
 }
 

@@ -12,15 +12,18 @@
  * knows after a short read that the socket is drained, so the next read
  * waits for epoll's edge instead of failing with EAGAIN.
  *
- * Run: build/examples/httpd [--listen ADDR] [--idle SEC]
+ * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--profile FILE]
  * Try: curl -v http://127.0.0.1:8080/
  *      wrk -c100 -d10s http://127.0.0.1:8080/
- * SIGINT or SIGTERM stops it cleanly (exit status 0).
+ * SIGINT or SIGTERM stops it cleanly (exit status 0).  With --profile,
+ * the profiler runs while it serves and the profile is saved to FILE at
+ * the clean stop, for coro-prof (docs/profiler.md).
  */
 #include "http.h"
 #include "server.h"
 
 #include <coro/coro.h>
+#include <coro/profiler.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -58,6 +61,8 @@
 static double idle_sec = 10.0; /* --idle: keep-alive and read timeout */
 static size_t stack_size = STACK_KIB * 1024; /* --stack, bytes */
 static bool stopping; /* set once the loop returned: wind down */
+static const char *profile_path; /* --profile: where to save it */
+static coro_prof_opts_t profile_opts; /* --profile-mode, --profile-hz */
 
 static const char hello[] = "Hello, World!";
 
@@ -128,6 +133,13 @@ static void usage(FILE *f, const char *prog)
             "  --idle SECONDS  close connections idle this long "
             "(default 10)\n"
             "  --stack KIB     stack per connection (default %d)\n"
+            "  --profile FILE  profile while serving, save to FILE at "
+            "the stop\n"
+            "  --profile-mode sample|instrument\n"
+            "                  sampling (default) or, for a build with\n"
+            "                  -finstrument-functions (httpd-instrumented),\n"
+            "                  per-call timing\n"
+            "  --profile-hz N  samples per second of CPU (default 1000)\n"
             "  --help          show this and exit\n"
             "Prints \"listening on ADDR\" once ready; SIGINT or SIGTERM "
             "stop it.\n",
@@ -151,6 +163,9 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"idle", required_argument, NULL, 'i'},
         {"stack", required_argument, NULL, 's'},
+        {"profile", required_argument, NULL, 'p'},
+        {"profile-mode", required_argument, NULL, 'm'},
+        {"profile-hz", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -176,6 +191,30 @@ int main(int argc, char **argv)
                 return 2;
             }
             stack_size = kib * 1024;
+            break;
+        }
+        case 'p':
+            profile_path = optarg;
+            break;
+        case 'm':
+            if (strcmp(optarg, "sample") == 0) {
+                profile_opts.mode = CORO_PROF_SAMPLE;
+            } else if (strcmp(optarg, "instrument") == 0) {
+                profile_opts.mode = CORO_PROF_INSTRUMENT;
+            } else {
+                fprintf(stderr, "%s: bad --profile-mode: %s\n", argv[0],
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'z': {
+            long hz = strtol(optarg, &end, 10);
+            if (*end != '\0' || hz < 1 || hz > 10000) {
+                fprintf(stderr, "%s: bad --profile-hz: %s\n", argv[0],
+                        optarg);
+                return 2;
+            }
+            profile_opts.hz = (int)hz;
             break;
         }
         case 'h':
@@ -205,7 +244,19 @@ int main(int argc, char **argv)
         perror("coro_spawn");
         return 1;
     }
+    if (profile_path != NULL && coro_prof_start(&profile_opts) != 0) {
+        fprintf(stderr, "%s: profiler: %s\n", argv[0], strerror(errno));
+        return 1;
+    }
     int rc = coro_event_loop(); /* 130/143 after SIGINT/SIGTERM */
+    if (profile_path != NULL) {
+        /* The profile covers serving, not the shutdown below. */
+        coro_prof_stop();
+        if (coro_prof_save(profile_path) != 0)
+            fprintf(stderr, "%s: saving the profile to %s: %s\n", argv[0],
+                    profile_path, strerror(errno));
+        coro_prof_reset();
+    }
 
     /* Shut down: stop accepting, wake every connection with ECANCELED,
      * and run the loop until each has closed its socket and ended. */

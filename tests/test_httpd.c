@@ -91,6 +91,43 @@ Test(httpd, an_unknown_option_exits_2)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
 
+Test(httpd, profile_saves_a_profile_of_the_serving_at_the_clean_stop)
+{
+    char dir[] = "/tmp/coro-httpd-prof-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/httpd.prof", dir);
+    struct server s;
+    server_start(&s, HTTPD_BIN, (const char *[]){"--profile", path, NULL});
+    static struct client c;
+    struct response r;
+    client_open(&c, &s);
+    for (int i = 0; i < 100; i++) {
+        client_roundtrip(&c, get_root, &r);
+        expect_hello(&r);
+    }
+    client_close(&c);
+    stop(&s, SIGTERM);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "saved at the stop");
+    char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    cr_assert(strncmp(text, "coro-profile 1\nmode sample\n", 27) == 0,
+              "%.60s", text);
+    cr_assert_not_null(strstr(text, " <wait>\n"), "the loop waited");
+    cr_assert_not_null(strstr(text, "\nend\n"));
+    unlink(path);
+    rmdir(dir);
+
+    char out[4096];
+    int st = run_capture(HTTPD_BIN,
+                         (const char *[]){"--profile-mode", "both", NULL},
+                         out, sizeof out);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+}
+
 Test(httpd, get_root_returns_hello_world_with_its_content_length)
 {
     struct server s;

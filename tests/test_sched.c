@@ -521,7 +521,8 @@ static void h_exit(coro_t *co, void *ud)
 
 Test(sched, hooks_see_every_spawn_switch_and_exit)
 {
-    coro_hooks_t h = {h_in, h_out, h_spawn, h_exit, &hook_in};
+    coro_hooks_t h = {.switch_in = h_in, .switch_out = h_out,
+                      .spawn = h_spawn, .exit = h_exit, .ud = &hook_in};
     cr_assert_eq(coro_set_hooks(&h), 0);
     coro_spawn(yield_thrice, "x", "x");
     coro_spawn(yield_thrice, "y", "y");
@@ -531,6 +532,67 @@ Test(sched, hooks_see_every_spawn_switch_and_exit)
     cr_assert_eq(hook_in, 8, "4 slices each");
     cr_assert_eq(hook_out, 8);
     cr_assert_eq(coro_set_hooks(NULL), 0);
+}
+
+/* The poll hooks bracket every poller wait, in the loop's context. */
+static int poll_depth, poll_waits, poll_blocking;
+
+static void h_poll_begin(int64_t timeout_ticks, void *ud)
+{
+    cr_assert_eq(ud, &poll_depth);
+    cr_assert_null(coro_current(), "the loop polls, no coroutine");
+    cr_assert_eq(poll_depth, 0);
+    poll_depth++;
+    poll_waits++;
+    if (timeout_ticks != 0)
+        poll_blocking++;
+}
+static void h_poll_end(void *ud)
+{
+    (void)ud;
+    cr_assert_eq(poll_depth, 1);
+    poll_depth--;
+}
+
+static int sleep_twice(void *arg)
+{
+    (void)arg;
+    coro_sleep(0.001);
+    coro_sleep(0.001);
+    return 0;
+}
+
+Test(sched, poll_hooks_bracket_each_wait_of_the_loop)
+{
+    coro_hooks_t h = {.poll_begin = h_poll_begin, .poll_end = h_poll_end,
+                      .ud = &poll_depth};
+    cr_assert_eq(coro_set_hooks(&h), 0);
+    coro_spawn(sleep_twice, NULL, "s");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(poll_depth, 0);
+    cr_assert_geq(poll_blocking, 2, "each sleep waits in the poller");
+    cr_assert_geq(poll_waits, poll_blocking);
+    cr_assert_eq(coro_set_hooks(NULL), 0);
+}
+
+Test(sched, get_hooks_returns_what_was_installed)
+{
+    coro_hooks_t got;
+    cr_assert_eq(coro_get_hooks(NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    coro_hooks_t h = {.switch_in = h_in, .poll_end = h_poll_end,
+                      .ud = &hook_in};
+    cr_assert_eq(coro_set_hooks(&h), 0);
+    cr_assert_eq(coro_get_hooks(&got), 0);
+    cr_assert_eq(got.switch_in, h_in);
+    cr_assert_eq(got.poll_end, h_poll_end);
+    cr_assert_null(got.switch_out);
+    cr_assert_eq(got.ud, &hook_in);
+    cr_assert_eq(coro_set_hooks(NULL), 0);
+    cr_assert_eq(coro_get_hooks(&got), 0);
+    cr_assert_null(got.switch_in);
+    cr_assert_null(got.poll_end);
+    cr_assert_null(got.ud);
 }
 
 /* ------------------------------------------------------------------ */
