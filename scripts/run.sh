@@ -4,6 +4,8 @@
 #   sh scripts/run.sh demo              install what is missing, build, start the
 #                                       demo service (httpd on 127.0.0.1:8080)
 #   sh scripts/run.sh test [VARIANT]    install what is missing, build, run every test
+#   sh scripts/run.sh fuzz [SECONDS]    fuzz the backdoor's command parser with
+#                                       libFuzzer (default 60 s)
 #
 # VARIANT is "default" (the fast asm context switch where it exists),
 # "asan" (AddressSanitizer + UndefinedBehaviorSanitizer), "ucontext"
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 need_packages() {
     missing=""
-    for p in build-essential cmake pkg-config libcriterion-dev; do
+    for p in build-essential cmake pkg-config libcriterion-dev "$@"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -80,8 +82,25 @@ test)
     # shellcheck disable=SC2086
     (cd "build-$variant" && $run ctest --output-on-failure --timeout 900)
     ;;
+fuzz)
+    # libFuzzer comes with clang's runtime (Debian: libclang-rt-dev).
+    secs=${2:-60}
+    need_packages clang libclang-rt-dev
+    dir=build-fuzz
+    mkdir -p "$dir/corpus"
+    clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+          -Ibackdoor -o "$dir/fuzz_backdoor_parse" \
+          tests/fuzz/fuzz_backdoor_parse.c backdoor/parse.c
+    echo "== fuzz: backdoor command parser, $secs s"
+    # New inputs go to the corpus; a crash leaves its input in $dir and
+    # fails the run.
+    "./$dir/fuzz_backdoor_parse" -max_total_time="$secs" -max_len=8192 \
+        -print_final_stats=1 -artifact_prefix="$dir/" \
+        "$dir/corpus" tests/fuzz/seeds
+    ;;
 *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
