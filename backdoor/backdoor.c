@@ -305,11 +305,6 @@ void coro__bd_tcp_failed(coro_backdoor_t *bd, const char *peer)
 /* ------------------------------------------------------------------ */
 /* Listeners and sessions                                              */
 
-struct accept_arg {
-    coro_backdoor_t *bd;
-    struct coro__bd_listener *l;
-};
-
 static void open_session(coro_backdoor_t *bd, int fd, bool tcp,
                          const struct sockaddr_storage *ss, socklen_t sl)
 {
@@ -354,20 +349,19 @@ static void open_session(coro_backdoor_t *bd, int fd, bool tcp,
 
 static int accept_loop(void *arg)
 {
-    struct accept_arg a = *(struct accept_arg *)arg;
-    free(arg);
-    coro_backdoor_t *bd = a.bd;
+    struct coro__bd_listener *l = arg;
+    coro_backdoor_t *bd = l->bd;
     while (!bd->stopping) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = coro_accept(a.l->fd, (struct sockaddr *)&ss, &sl);
+        int fd = coro_accept(l->fd, (struct sockaddr *)&ss, &sl);
         if (bd->stopping) { /* stop closed the listener */
             if (fd >= 0)
                 coro_close(fd);
             break;
         }
         if (fd >= 0) {
-            open_session(bd, fd, a.l->tcp, &ss, sl);
+            open_session(bd, fd, l->tcp, &ss, sl);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -382,26 +376,21 @@ static int accept_loop(void *arg)
             break;
         }
     }
-    if (!bd->stopping && a.l->fd >= 0) {
-        coro_close(a.l->fd);
-        a.l->fd = -1;
+    if (!bd->stopping && l->fd >= 0) {
+        coro_close(l->fd);
+        l->fd = -1;
     }
-    a.l->co = NULL;
+    l->co = NULL;
     coro__bd_unref(bd);
     return 0;
 }
 
 static int spawn_listener(coro_backdoor_t *bd, struct coro__bd_listener *l)
 {
-    struct accept_arg *a = malloc(sizeof *a);
-    if (a == NULL)
+    l->co = coro_spawn(accept_loop, l,
+                       l->tcp ? "backdoor tcp" : "backdoor unix");
+    if (l->co == NULL)
         return -1;
-    *a = (struct accept_arg){bd, l};
-    l->co = coro_spawn(accept_loop, a, l->tcp ? "backdoor tcp" : "backdoor unix");
-    if (l->co == NULL) {
-        free(a);
-        return -1;
-    }
     bd->refs++;
     return 0;
 }
@@ -449,8 +438,8 @@ coro_backdoor_t *coro_backdoor_start(const coro_backdoor_opts_t *o)
     if (bd == NULL)
         return NULL;
     bd->refs = 1;
-    bd->lst[0] = (struct coro__bd_listener){.fd = -1, .tcp = false};
-    bd->lst[1] = (struct coro__bd_listener){.fd = -1, .tcp = true};
+    bd->lst[0] = (struct coro__bd_listener){.bd = bd, .fd = -1};
+    bd->lst[1] = (struct coro__bd_listener){.bd = bd, .fd = -1, .tcp = true};
     bd->out_dirfd = -1;
     bd->max_sessions = o->max_sessions ? o->max_sessions : DEFAULT_SESSIONS;
     bd->idle_sec = o->idle_timeout_sec ? o->idle_timeout_sec : DEFAULT_IDLE_SEC;

@@ -37,6 +37,7 @@ extern const size_t coro__bd_builtin_count;
 
 /* A listening socket and its coroutine. */
 struct coro__bd_listener {
+    struct coro_backdoor *bd; /* the owner */
     int fd;      /* listening socket, -1 once closed */
     coro_t *co;  /* the accept loop; NULL once it ended */
     bool tcp;    /* sessions from here must give the token */

@@ -2,7 +2,8 @@
 # One entry point for new users and CI.
 #
 #   sh scripts/run.sh demo              install what is missing, build, start the
-#                                       demo service (httpd on 127.0.0.1:8080)
+#                                       demo service (httpd on 127.0.0.1:8080,
+#                                       its backdoor console on a unix socket)
 #   sh scripts/run.sh test [VARIANT]    install what is missing, build, run every test
 #   sh scripts/run.sh fuzz [SECONDS]    fuzz the backdoor's command parser with
 #                                       libFuzzer (default 60 s)
@@ -41,12 +42,18 @@ demo)
     need_packages
     build default
     port=${CORO_DEMO_PORT:-8080}
+    sock="$(pwd)/build-default/httpd.sock"
     echo "coro demo: an HTTP/1.1 server, one coroutine per connection"
     echo "  try:   curl -i http://127.0.0.1:$port/"
     echo "  load:  wrk -c100 -d5s http://127.0.0.1:$port/"
+    echo "  look inside, from another terminal (docs/backdoor.md):"
+    echo "         nc -U $sock"
+    echo "         socat READLINE UNIX-CONNECT:$sock   (line editing, history)"
+    echo "         then: help, ps, where all, stats, vars, log"
     echo "  stop:  Ctrl-C"
     echo "  (the coroutine tour is ./build-default/examples/demo)"
-    exec ./build-default/examples/httpd --listen "127.0.0.1:$port"
+    exec ./build-default/examples/httpd --listen "127.0.0.1:$port" \
+        --backdoor "unix:build-default/httpd.sock"
     ;;
 test)
     variant=${2:-default}
@@ -100,7 +107,7 @@ fuzz)
         "$dir/corpus" tests/fuzz/seeds
     ;;
 *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
