@@ -28,8 +28,9 @@
 /* Defaults of coro_backdoor_opts_t. */
 #define DEFAULT_SESSIONS 8
 #define DEFAULT_IDLE_SEC 600.0 /* long enough to read a stack trace */
-#define DEFAULT_SEND_SEC 10.0  /* a client that reads nothing this long
-                                  is gone or stuck */
+#define DEFAULT_SEND_SEC                                                       \
+    10.0 /* a client that reads nothing this long                              \
+            is gone or stuck */
 #define SESSIONS_MAX 1024
 /* Sessions run handlers of the application: room for their frames (only
  * the pages touched are resident). */
@@ -39,7 +40,7 @@
  * after TOKEN_FAILS_MAX of them in TOKEN_WINDOW_SEC new TCP sessions are
  * refused until the window ends.  A 128-bit token is out of reach of
  * guessing anyway; this keeps a script from filling the log. */
-#define TOKEN_FAILS_MAX 5
+#define TOKEN_FAILS_MAX  5
 #define TOKEN_WINDOW_SEC 10.0
 
 /* ------------------------------------------------------------------ */
@@ -49,7 +50,7 @@
  * is: a mutex, because several threads may each run a backdoor. */
 static pthread_mutex_t linked_lock = PTHREAD_MUTEX_INITIALIZER;
 static coro_backdoor_t *linked[64]; /* NULL: free slot */
-static struct stat linked_st[64];    /* what each socket was when made */
+static struct stat linked_st[64];   /* what each socket was when made */
 static bool atexit_done;
 
 /* Remove bd's socket if the path still names the socket bd made (not one
@@ -163,8 +164,7 @@ static int listen_unix(coro_backdoor_t *bd, const char *path)
     if (slash == NULL)
         snprintf(dir, sizeof dir, ".bdXXXXXX");
     else
-        snprintf(dir, sizeof dir, "%.*s/.bdXXXXXX", (int)(slash - path),
-                 path);
+        snprintf(dir, sizeof dir, "%.*s/.bdXXXXXX", (int)(slash - path), path);
     if (mkdtemp(dir) == NULL)
         return -1;
     snprintf(sock, sizeof sock, "%s/s", dir);
@@ -208,7 +208,8 @@ static bool is_loopback(const struct sockaddr_storage *ss)
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
     }
     if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        const struct in6_addr *a =
+            &((const struct sockaddr_in6 *)ss)->sin6_addr;
         if (IN6_IS_ADDR_LOOPBACK(a))
             return true;
         return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
@@ -387,8 +388,8 @@ static int accept_loop(void *arg)
 
 static int spawn_listener(coro_backdoor_t *bd, struct coro__bd_listener *l)
 {
-    l->co = coro_spawn(accept_loop, l,
-                       l->tcp ? "backdoor tcp" : "backdoor unix");
+    l->co =
+        coro_spawn(accept_loop, l, l->tcp ? "backdoor tcp" : "backdoor unix");
     if (l->co == NULL)
         return -1;
     bd->refs++;
@@ -485,8 +486,7 @@ coro_backdoor_t *coro_backdoor_start(const coro_backdoor_opts_t *o)
         }
     }
     if (o->tcp_addr != NULL && o->token == NULL)
-        coro_print_stderr("backdoor: tcp:%s token %s", bd->tcp_addr,
-                          bd->token);
+        coro_print_stderr("backdoor: tcp:%s token %s", bd->tcp_addr, bd->token);
     return bd;
 fail:
     start_failed(bd);
@@ -542,43 +542,33 @@ void coro__bd_unref(coro_backdoor_t *bd)
     free(bd);
 }
 
-const char *coro_backdoor_tcp_addr(const coro_backdoor_t *bd)
+/* s, or NULL with errno EINVAL (bd NULL) or ENOENT (s NULL or empty). */
+static const char *present(const coro_backdoor_t *bd, const char *s)
 {
     if (bd == NULL) {
         errno = EINVAL;
         return NULL;
     }
-    if (bd->tcp_addr[0] == '\0') {
+    if (s == NULL || s[0] == '\0') {
         errno = ENOENT;
         return NULL;
     }
-    return bd->tcp_addr;
+    return s;
+}
+
+const char *coro_backdoor_tcp_addr(const coro_backdoor_t *bd)
+{
+    return present(bd, bd != NULL ? bd->tcp_addr : NULL);
 }
 
 const char *coro_backdoor_unix_path(const coro_backdoor_t *bd)
 {
-    if (bd == NULL) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (bd->unix_path[0] == '\0') {
-        errno = ENOENT;
-        return NULL;
-    }
-    return bd->unix_path;
+    return present(bd, bd != NULL ? bd->unix_path : NULL);
 }
 
 const char *coro_backdoor_token(const coro_backdoor_t *bd)
 {
-    if (bd == NULL) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (bd->token == NULL) {
-        errno = ENOENT;
-        return NULL;
-    }
-    return bd->token;
+    return present(bd, bd != NULL ? bd->token : NULL);
 }
 
 bool coro__bd_owns(const coro_backdoor_t *bd, const coro_t *co)
@@ -645,8 +635,7 @@ int coro_backdoor_add_command(coro_backdoor_t *bd, const char *name,
     if (cmds == NULL)
         return -1;
     bd->cmds = cmds;
-    struct coro__bd_cmd c = {strdup(name), strdup(usage), strdup(help), fn,
-                             ud};
+    struct coro__bd_cmd c = {strdup(name), strdup(usage), strdup(help), fn, ud};
     if (c.name == NULL || c.usage == NULL || c.help == NULL) {
         free((char *)c.name);
         free((char *)c.usage);
@@ -737,15 +726,15 @@ int coro_backdoor_open_output(coro_backdoor_session_t *s, const char *name)
         return -1;
     }
     if (!coro__bd_file_name_ok(name)) {
-        coro__bd_error(s, "'%s' is not a plain file name ([A-Za-z0-9._+-], "
-                          "no leading '.')",
+        coro__bd_error(s,
+                       "'%s' is not a plain file name ([A-Za-z0-9._+-], "
+                       "no leading '.')",
                        coro__bd_shown(name, b, sizeof b));
         errno = EINVAL;
         return -1;
     }
     int fd = openat(s->bd->out_dirfd, name,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         int saved = errno;
         coro__bd_error(s, "%s: %s", name, strerror(saved));

@@ -88,10 +88,11 @@ typedef struct coro_backdoor_opts {
  * NULL with errno EINVAL (opts NULL, no address at all, a bad value in
  * opts, a tcp_addr that is not numeric or localhost, a "udp:" or "unix:"
  * tcp_addr, a unix path too long), EADDRNOTAVAIL (tcp_addr is not a
- * loopback address and allow_non_loopback is false), EADDRINUSE (a program listens on unix_path, or on the TCP
- * port), EEXIST (unix_path exists and is not a socket: it is left alone),
- * ENOTDIR, ENOENT, EACCES (output_dir), ENOMEM, or an error of
- * coro_listen() or coro_spawn().  A failed call leaves nothing behind.
+ * loopback address and allow_non_loopback is false), EADDRINUSE (a program
+ * listens on unix_path, or on the TCP port), EEXIST (unix_path exists and is
+ * not a socket: it is left alone), ENOTDIR, ENOENT, EACCES (output_dir),
+ * ENOMEM, or an error of coro_listen() or coro_spawn().  A failed call leaves
+ * nothing behind.
  */
 CORO_API coro_backdoor_t *coro_backdoor_start(const coro_backdoor_opts_t *opts);
 
@@ -209,11 +210,10 @@ CORO_API int coro_backdoor_remove(coro_backdoor_t *bd, const char *name);
  * not read in time, or the send was interrupted: stop writing, the
  * session ends after the command).
  */
-CORO_API int coro_backdoor_printf(coro_backdoor_session_t *s,
-                                  const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-CORO_API int coro_backdoor_vprintf(coro_backdoor_session_t *s,
-                                   const char *fmt, va_list ap);
+CORO_API int coro_backdoor_printf(coro_backdoor_session_t *s, const char *fmt,
+                                  ...) __attribute__((format(printf, 2, 3)));
+CORO_API int coro_backdoor_vprintf(coro_backdoor_session_t *s, const char *fmt,
+                                   va_list ap);
 CORO_API ssize_t coro_backdoor_write(coro_backdoor_session_t *s,
                                      const void *buf, size_t len);
 

@@ -28,7 +28,7 @@ struct coro__bd_cmd {
     const char *usage; /* synopsis for "help NAME" */
     const char *help;  /* one line for "help" */
     coro_backdoor_cmd_fn fn;
-    void *ud;          /* passed to fn; NULL for built-ins */
+    void *ud; /* passed to fn; NULL for built-ins */
 };
 
 /* The built-in commands, in the order "help" lists them. */
@@ -38,27 +38,27 @@ extern const size_t coro__bd_builtin_count;
 /* A listening socket and its coroutine. */
 struct coro__bd_listener {
     struct coro_backdoor *bd; /* the owner */
-    int fd;      /* listening socket, -1 once closed */
-    coro_t *co;  /* the accept loop; NULL once it ended */
-    bool tcp;    /* sessions from here must give the token */
+    int fd;                   /* listening socket, -1 once closed */
+    coro_t *co;               /* the accept loop; NULL once it ended */
+    bool tcp;                 /* sessions from here must give the token */
 };
 
 struct coro_backdoor {
-    int refs;        /* the handle (until stop) + each coroutine of ours;
-                        freed when it drops to 0 */
-    bool stopping;   /* coro_backdoor_stop() was called */
+    int refs;      /* the handle (until stop) + each coroutine of ours;
+                      freed when it drops to 0 */
+    bool stopping; /* coro_backdoor_stop() was called */
     int max_sessions;
-    double idle_sec;  /* read timeout of a session, 0 = none */
-    double send_sec;  /* write timeout of a session */
-    char *token;      /* NULL without TCP */
+    double idle_sec; /* read timeout of a session, 0 = none */
+    double send_sec; /* write timeout of a session */
+    char *token;     /* NULL without TCP */
     size_t token_len;
-    int out_dirfd;    /* the output directory, or -1 */
+    int out_dirfd; /* the output directory, or -1 */
     char banner[1024 + 2];
     struct coro__bd_listener lst[2]; /* [0] unix, [1] tcp; fd -1: none */
-    char unix_path[108];  /* "" without a unix socket */
-    bool unix_linked;     /* unix_path is ours and still to be removed */
-    char tcp_addr[64];    /* "" without TCP */
-    int64_t start_ticks;  /* when started, for "stats" */
+    char unix_path[108];             /* "" without a unix socket */
+    bool unix_linked;    /* unix_path is ours and still to be removed */
+    char tcp_addr[64];   /* "" without TCP */
+    int64_t start_ticks; /* when started, for "stats" */
     struct coro_backdoor_session *sessions; /* open sessions, a list */
     int nsessions;
     /* Bad tokens: at most TOKEN_FAILS_MAX per TOKEN_WINDOW_SEC. */
@@ -77,21 +77,21 @@ struct coro_backdoor {
 struct coro__bd_log; /* session.c: a "log" in progress */
 
 struct coro_backdoor_session {
-    coro_backdoor_t *bd; /* holds a reference */
-    coro_t *co;          /* the session's coroutine */
-    int fd;              /* the client's socket, owned */
-    bool tcp;            /* came in over TCP */
-    bool closing;        /* quit, ^D, EOF or stop: end after this */
-    bool broken;         /* a send failed: output is dropped */
-    char peer[64];       /* the client's address, for log lines */
-    struct coro__bd_log *log;       /* "log" running, or NULL */
-    coro_t *pump;                   /* the log's sending coroutine */
+    coro_backdoor_t *bd;      /* holds a reference */
+    coro_t *co;               /* the session's coroutine */
+    int fd;                   /* the client's socket, owned */
+    bool tcp;                 /* came in over TCP */
+    bool closing;             /* quit, ^D, EOF or stop: end after this */
+    bool broken;              /* a send failed: output is dropped */
+    char peer[64];            /* the client's address, for log lines */
+    struct coro__bd_log *log; /* "log" running, or NULL */
+    coro_t *pump;             /* the log's sending coroutine */
     struct coro_backdoor_session *next, *prev; /* in bd->sessions */
-    size_t in_pos, in_len;          /* unread part of in[] */
-    unsigned char in[2048];         /* bytes read, not yet lexed */
-    size_t out_len;                 /* bytes in out[] */
-    char out[CORO__BD_OUT_MAX];     /* output not yet sent */
-    struct coro__bd_lexer lx;       /* the line being read */
+    size_t in_pos, in_len;                     /* unread part of in[] */
+    unsigned char in[2048];                    /* bytes read, not yet lexed */
+    size_t out_len;                            /* bytes in out[] */
+    char out[CORO__BD_OUT_MAX];                /* output not yet sent */
+    struct coro__bd_lexer lx;                  /* the line being read */
 };
 
 /* backdoor.c */
@@ -118,6 +118,9 @@ void coro__bd_error(coro_backdoor_session_t *s, const char *fmt, ...)
 
 /* commands.c: run one line (split, look up, call); prints errors. */
 void coro__bd_run_line(coro_backdoor_session_t *s, char *line);
+/* "error: usage: ..." for the command called name; returns 0, what a
+ * handler returns after it. */
+int coro__bd_usage(coro_backdoor_session_t *s, const char *name);
 /* A word of the user's to show back in a message: printable ASCII, cut
  * at 40 bytes (buf: at least 48). */
 const char *coro__bd_shown(const char *w, char *buf, size_t len);

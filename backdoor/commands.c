@@ -122,7 +122,8 @@ static coro_t *coroutine_arg(coro_backdoor_session_t *s, const char *w)
     int64_t id;
     char b[48];
     if (coro__bd_parse_i64(w, &id) != 0 || id < 1 || id > INT32_MAX) {
-        coro__bd_error(s, "not a coroutine id: '%s'", coro__bd_shown(w, b, sizeof b));
+        coro__bd_error(s, "not a coroutine id: '%s'",
+                       coro__bd_shown(w, b, sizeof b));
         return NULL;
     }
     coro_t *co = coro_by_id((int)id);
@@ -131,7 +132,7 @@ static coro_t *coroutine_arg(coro_backdoor_session_t *s, const char *w)
     return co;
 }
 
-static int usage(coro_backdoor_session_t *s, const char *name)
+int coro__bd_usage(coro_backdoor_session_t *s, const char *name)
 {
     const struct coro__bd_cmd *c = coro__bd_find_cmd(s->bd, name);
     coro__bd_error(s, "usage: %s", c != NULL ? c->usage : name);
@@ -141,17 +142,17 @@ static int usage(coro_backdoor_session_t *s, const char *name)
 /* ------------------------------------------------------------------ */
 /* help, quit                                                          */
 
-static int cmd_help(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int cmd_help(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)ud;
     if (argc > 2)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     if (argc == 2) {
         char b[48];
         const struct coro__bd_cmd *c = coro__bd_find_cmd(s->bd, argv[1]);
         if (c == NULL)
-            coro__bd_error(s, "no command '%s'", coro__bd_shown(argv[1], b, sizeof b));
+            coro__bd_error(s, "no command '%s'",
+                           coro__bd_shown(argv[1], b, sizeof b));
         else
             coro_backdoor_printf(s, "usage: %s\n  %s\n", c->usage, c->help);
         return 0;
@@ -165,12 +166,11 @@ static int cmd_help(coro_backdoor_session_t *s, int argc, char **argv,
     return 0;
 }
 
-static int cmd_quit(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int cmd_quit(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)ud;
     if (argc != 1)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     coro_backdoor_printf(s, "bye\n");
     s->closing = true;
     return 0;
@@ -179,18 +179,16 @@ static int cmd_quit(coro_backdoor_session_t *s, int argc, char **argv,
 /* ------------------------------------------------------------------ */
 /* ps, where                                                           */
 
-static int cmd_ps(coro_backdoor_session_t *s, int argc, char **argv,
-                  void *ud)
+static int cmd_ps(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)ud;
     if (argc != 1)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     struct ids ids;
     if (snapshot(&ids) != 0)
         return -1;
-    coro_backdoor_printf(s, "%6s %-8s %10s %9s %8s %-20s %s\n", "ID",
-                         "STATE", "RUN_MS", "SWITCHES", "MAX_MS", "NAME",
-                         "WAITS IN");
+    coro_backdoor_printf(s, "%6s %-8s %10s %9s %8s %-20s %s\n", "ID", "STATE",
+                         "RUN_MS", "SWITCHES", "MAX_MS", "NAME", "WAITS IN");
     size_t shown_n = 0;
     for (size_t i = 0; i < ids.n && !s->broken; i++) {
         coro_t *co = coro_by_id(ids.v[i]);
@@ -199,7 +197,8 @@ static int cmd_ps(coro_backdoor_session_t *s, int argc, char **argv,
             continue; /* ended while we were writing */
         char wait[512];
         format_wait(&in, wait, sizeof wait);
-        coro_backdoor_printf(s, "%6d %-8s %10.3f %9" PRIu64 " %8.3f %-20s %s%s\n",
+        coro_backdoor_printf(s,
+                             "%6d %-8s %10.3f %9" PRIu64 " %8.3f %-20s %s%s\n",
                              in.id, state_name(in.state), ms_of(in.run_ticks),
                              in.switches, ms_of(in.max_slice_ticks), in.name,
                              wait, co == s->co ? " (this session)" : "");
@@ -247,7 +246,7 @@ static int cmd_where(coro_backdoor_session_t *s, int argc, char **argv,
 {
     (void)ud;
     if (argc != 2)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     if (strcmp(argv[1], "all") != 0) {
         coro_t *co = coroutine_arg(s, argv[1]);
         if (co != NULL)
@@ -277,21 +276,23 @@ static int cmd_interrupt(coro_backdoor_session_t *s, int argc, char **argv,
 {
     (void)ud;
     if (argc != 2 && argc != 3)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     coro_t *co = coroutine_arg(s, argv[1]);
     if (co == NULL)
         return 0;
     int err = EINTR; /* Shrapnel's interrupt() raises Interrupted */
     char b[48];
     if (argc == 3 && (err = coro__bd_errno_of(argv[2])) < 0) {
-        coro__bd_error(s, "not an errno: '%s' (a name like ECANCELED, or "
-                          "1..4095)",
+        coro__bd_error(s,
+                       "not an errno: '%s' (a name like ECANCELED, or "
+                       "1..4095)",
                        coro__bd_shown(argv[2], b, sizeof b));
         return 0;
     }
     if (coro__bd_owns(s->bd, co)) {
-        coro__bd_error(s, "#%s is the backdoor's own coroutine (quit ends a "
-                          "session)",
+        coro__bd_error(s,
+                       "#%s is the backdoor's own coroutine (quit ends a "
+                       "session)",
                        argv[1]);
         return 0;
     }
@@ -302,9 +303,8 @@ static int cmd_interrupt(coro_backdoor_session_t *s, int argc, char **argv,
     if (coro_interrupt(co, err) != 0)
         return -1;
     const char *name = coro__bd_errno_name(err);
-    coro_backdoor_printf(s, "interrupted #%d '%s' with %s%s(%d)\n",
-                         coro_id(co), coro_name(co), name ? name : "",
-                         name ? " " : "", err);
+    coro_backdoor_printf(s, "interrupted #%d '%s' with %s%s(%d)\n", coro_id(co),
+                         coro_name(co), name ? name : "", name ? " " : "", err);
     return 0;
 }
 
@@ -351,8 +351,9 @@ static void print_latency(coro_backdoor_session_t *s, double f)
     if (f == 0)
         coro_backdoor_printf(s, "latency warnings: off");
     else
-        coro_backdoor_printf(s, "latency warnings: factor %g (slices over "
-                                "%g ms)",
+        coro_backdoor_printf(s,
+                             "latency warnings: factor %g (slices over "
+                             "%g ms)",
                              f, f * 200);
 }
 
@@ -361,7 +362,7 @@ static int cmd_stats(coro_backdoor_session_t *s, int argc, char **argv,
 {
     (void)ud;
     if (argc != 1)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     coro_stats_t st;
     if (coro_stats(&st) != 0)
         return -1;
@@ -370,18 +371,18 @@ static int cmd_stats(coro_backdoor_session_t *s, int argc, char **argv,
     coro_backdoor_printf(s, "backdoor     up %.1f s, %d of %d sessions\n",
                          tsc_ticks_to_sec(coro_now() - bd->start_ticks),
                          bd->nsessions, bd->max_sessions);
-    coro_backdoor_printf(s, "coroutines   %zu (%zu runnable)\n",
-                         st.coroutines, st.runnable);
+    coro_backdoor_printf(s, "coroutines   %zu (%zu runnable)\n", st.coroutines,
+                         st.runnable);
     coro_backdoor_printf(s, "loop passes  %" PRIu64 "\n", st.loop_passes);
     coro_backdoor_printf(s, "switches     %" PRIu64 "\n", st.switches);
     coro_backdoor_printf(s, "io events    %" PRIu64 "\n", st.io_events);
     coro_backdoor_printf(s, "timers       %zu pending\n", st.timers);
     coro_backdoor_printf(s, "fds          %zu watched, %zu waiters\n",
                          st.fds_watched, st.fd_waiters);
-    coro_backdoor_printf(s, "stacks       %zu in use, %zu cached, %zu "
-                            "guarded\n",
-                         st.stacks_in_use, st.stacks_cached,
-                         st.stacks_guarded);
+    coro_backdoor_printf(s,
+                         "stacks       %zu in use, %zu cached, %zu "
+                         "guarded\n",
+                         st.stacks_in_use, st.stacks_cached, st.stacks_guarded);
     long long rss = rss_bytes();
     if (rss < 0)
         coro_backdoor_printf(s, "rss          n/a\n");
@@ -400,7 +401,7 @@ static int cmd_latency(coro_backdoor_session_t *s, int argc, char **argv,
 {
     (void)ud;
     if (argc > 2)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     if (argc == 1) {
         print_latency(s, coro_latency_warning());
         coro_backdoor_printf(s, "\n");
@@ -410,8 +411,9 @@ static int cmd_latency(coro_backdoor_session_t *s, int argc, char **argv,
     char b[48];
     if (coro__bd_parse_double(argv[1], &f) != 0 ||
         (prev = coro_set_latency_warning(f)) < 0) {
-        coro__bd_error(s, "not a factor: '%s' (0 turns warnings off, 1 is "
-                          "200 ms, at most 1e6)",
+        coro__bd_error(s,
+                       "not a factor: '%s' (0 turns warnings off, 1 is "
+                       "200 ms, at most 1e6)",
                        coro__bd_shown(argv[1], b, sizeof b));
         return 0;
     }
@@ -425,10 +427,11 @@ static int cmd_selfish(coro_backdoor_session_t *s, int argc, char **argv,
 {
     (void)ud;
     if (argc > 2)
-        return usage(s, argv[0]);
+        return coro__bd_usage(s, argv[0]);
     if (argc == 1) {
-        coro_backdoor_printf(s, "selfishness: %d acts in a row before a "
-                                "forced yield (new coroutines)\n",
+        coro_backdoor_printf(s,
+                             "selfishness: %d acts in a row before a "
+                             "forced yield (new coroutines)\n",
                              coro_selfishness());
         return 0;
     }
@@ -472,8 +475,7 @@ const struct coro__bd_cmd coro__bd_builtins[] = {
     {"selfish", "selfish [N]",
      "show or set the selfish acts new coroutines get before a yield",
      cmd_selfish, NULL},
-    {"log", "log",
-     "stream the program's log lines here until a key is pressed",
+    {"log", "log", "stream the program's log lines here until a key is pressed",
      coro__bd_cmd_log, NULL},
     {"vars", "vars", "the application's variables, with type and value",
      coro__bd_cmd_vars, NULL},

@@ -23,17 +23,17 @@ enum {
     T_SB = 250,   /* start of subnegotiation */
     T_WILL = 251, /* the peer wants to enable an option */
     T_WONT = 252,
-    T_DO = 253,   /* the peer asks us to enable an option */
+    T_DO = 253, /* the peer asks us to enable an option */
     T_DONT = 254,
-    T_IAC = 255,  /* interpret as command; IAC IAC is a data byte 255 */
-    T_EOF = 236,  /* end of file: what ^D may send */
+    T_IAC = 255, /* interpret as command; IAC IAC is a data byte 255 */
+    T_EOF = 236, /* end of file: what ^D may send */
 };
 
 /* Where the telnet state machine is. */
 enum {
-    TS_DATA,   /* plain bytes */
-    TS_IAC,    /* after IAC */
-    TS_WILL,   /* after IAC WILL: the option byte comes */
+    TS_DATA, /* plain bytes */
+    TS_IAC,  /* after IAC */
+    TS_WILL, /* after IAC WILL: the option byte comes */
     TS_WONT,
     TS_DO,
     TS_DONT,
@@ -51,8 +51,8 @@ void coro__bd_lex_init(struct coro__bd_lexer *lx)
 
 /* Refuse an option: we run every telnet option off, the NVT default, so
  * a client stays in line mode with local echo. */
-static enum coro__bd_event refuse(struct coro__bd_lexer *lx,
-                                  unsigned char verb, unsigned char opt)
+static enum coro__bd_event refuse(struct coro__bd_lexer *lx, unsigned char verb,
+                                  unsigned char opt)
 {
     lx->reply[0] = T_IAC;
     lx->reply[1] = verb;
@@ -62,8 +62,7 @@ static enum coro__bd_event refuse(struct coro__bd_lexer *lx,
 
 /* A byte of the line (not a telnet command).  Returns the event it
  * completes, or CORO__BD_MORE. */
-static enum coro__bd_event data_byte(struct coro__bd_lexer *lx,
-                                     unsigned char c)
+static enum coro__bd_event data_byte(struct coro__bd_lexer *lx, unsigned char c)
 {
     if (lx->cr) {
         lx->cr = false;
@@ -250,9 +249,8 @@ int coro__bd_split(char *line, char **argv, int max, const char **err)
 int coro__bd_parse_i64(const char *s, int64_t *out)
 {
     const char *digits = s + (*s == '-' || *s == '+');
-    int base = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')
-                   ? 16
-                   : 10;
+    int base =
+        digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') ? 16 : 10;
     /* strtoll would skip spaces and take a second sign after "0x". */
     const char *first = base == 16 ? digits + 2 : digits;
     unsigned char c = (unsigned char)*first;
@@ -315,17 +313,28 @@ static const struct {
     int err;
     const char *name;
 } errnos[] = {
-    {EINTR, "EINTR"},         {ECANCELED, "ECANCELED"},
-    {ETIMEDOUT, "ETIMEDOUT"}, {EPIPE, "EPIPE"},
-    {ECONNRESET, "ECONNRESET"}, {ECONNABORTED, "ECONNABORTED"},
-    {ESHUTDOWN, "ESHUTDOWN"}, {EIO, "EIO"},
-    {EAGAIN, "EAGAIN"},       {ENOMEM, "ENOMEM"},
-    {EBADF, "EBADF"},         {EPERM, "EPERM"},
-    {EACCES, "EACCES"},       {EINVAL, "EINVAL"},
-    {ENOENT, "ENOENT"},       {EEXIST, "EEXIST"},
-    {EBUSY, "EBUSY"},         {ENOSPC, "ENOSPC"},
-    {EHOSTUNREACH, "EHOSTUNREACH"}, {ENETDOWN, "ENETDOWN"},
-    {EOWNERDEAD, "EOWNERDEAD"}, {ESRCH, "ESRCH"},
+    {EINTR, "EINTR"},
+    {ECANCELED, "ECANCELED"},
+    {ETIMEDOUT, "ETIMEDOUT"},
+    {EPIPE, "EPIPE"},
+    {ECONNRESET, "ECONNRESET"},
+    {ECONNABORTED, "ECONNABORTED"},
+    {ESHUTDOWN, "ESHUTDOWN"},
+    {EIO, "EIO"},
+    {EAGAIN, "EAGAIN"},
+    {ENOMEM, "ENOMEM"},
+    {EBADF, "EBADF"},
+    {EPERM, "EPERM"},
+    {EACCES, "EACCES"},
+    {EINVAL, "EINVAL"},
+    {ENOENT, "ENOENT"},
+    {EEXIST, "EEXIST"},
+    {EBUSY, "EBUSY"},
+    {ENOSPC, "ENOSPC"},
+    {EHOSTUNREACH, "EHOSTUNREACH"},
+    {ENETDOWN, "ENETDOWN"},
+    {EOWNERDEAD, "EOWNERDEAD"},
+    {ESRCH, "ESRCH"},
 };
 
 int coro__bd_errno_of(const char *s)

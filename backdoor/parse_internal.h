@@ -38,10 +38,10 @@ enum coro__bd_event {
 
 /* Lexer state.  Zero-initialised (or coro__bd_lex_init()) is ready. */
 struct coro__bd_lexer {
-    int tstate;           /* telnet state, TS_* in parse.c */
-    bool cr;              /* the last data byte was CR: drop a LF/NUL */
-    bool discard;         /* inside an over-long line, up to its end */
-    size_t len;           /* bytes in line, <= CORO__BD_LINE_MAX */
+    int tstate;   /* telnet state, TS_* in parse.c */
+    bool cr;      /* the last data byte was CR: drop a LF/NUL */
+    bool discard; /* inside an over-long line, up to its end */
+    size_t len;   /* bytes in line, <= CORO__BD_LINE_MAX */
     char line[CORO__BD_LINE_MAX + 1]; /* the line being assembled */
     unsigned char reply[3];           /* answer for CORO__BD_REPLY */
 };

@@ -82,7 +82,7 @@ static int out_text(coro_backdoor_session_t *s, const char *p, size_t n)
 {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *esc = p[i] == '\n' ? "\r\n"
+        const char *esc = p[i] == '\n'                 ? "\r\n"
                           : (unsigned char)p[i] == 255 ? "\xff\xff"
                                                        : NULL;
         if (esc == NULL)
@@ -95,8 +95,7 @@ static int out_text(coro_backdoor_session_t *s, const char *p, size_t n)
     return coro__bd_out_raw(s, p + run, n - run);
 }
 
-static int out_vprintf(coro_backdoor_session_t *s, const char *fmt,
-                       va_list ap)
+static int out_vprintf(coro_backdoor_session_t *s, const char *fmt, va_list ap)
 {
     char small[512];
     va_list again;
@@ -193,9 +192,8 @@ static enum line_event next_line(coro_backdoor_session_t *s)
     for (;;) {
         while (s->in_pos < s->in_len) {
             size_t used;
-            enum coro__bd_event ev =
-                coro__bd_lex(&s->lx, s->in + s->in_pos,
-                             s->in_len - s->in_pos, &used);
+            enum coro__bd_event ev = coro__bd_lex(&s->lx, s->in + s->in_pos,
+                                                  s->in_len - s->in_pos, &used);
             s->in_pos += used;
             switch (ev) {
             case CORO__BD_REPLY:
@@ -313,9 +311,9 @@ struct coro__bd_log {
     int wake[2];       /* socket pair: the sink writes [1], the pump reads
                           [0] */
     bool wake_pending; /* a wake-up byte is unread: no need for another */
-    unsigned long long dropped; /* messages dropped since the last note */
-    size_t head;       /* ring offset of the oldest record */
-    size_t used;       /* bytes of records in the ring */
+    unsigned long long dropped;   /* messages dropped since the last note */
+    size_t head;                  /* ring offset of the oldest record */
+    size_t used;                  /* bytes of records in the ring */
     unsigned char ring[LOG_RING]; /* records: 2-byte length, then text */
 };
 
@@ -407,12 +405,9 @@ static int log_pump(void *arg)
 int coro__bd_cmd_log(coro_backdoor_session_t *s, int argc, char **argv,
                      void *ud)
 {
-    (void)argv;
     (void)ud;
-    if (argc != 1) {
-        coro__bd_error(s, "usage: log");
-        return 0;
-    }
+    if (argc != 1)
+        return coro__bd_usage(s, argv[0]);
     struct coro__bd_log *l = calloc(1, sizeof *l);
     if (l == NULL)
         return -1;
@@ -440,9 +435,8 @@ int coro__bd_cmd_log(coro_backdoor_session_t *s, int argc, char **argv,
     s->log = l;
     /* Streaming is not idling: no read timeout until the key. */
     coro_fd_set_timeout(s->fd, 0, s->bd->send_sec);
-    if (s->in_pos == s->in_len &&
-        coro_read(s->fd, s->in, sizeof s->in) <= 0)
-        s->closing = true; /* gone, too slow, or stopped */
+    if (s->in_pos == s->in_len && coro_read(s->fd, s->in, sizeof s->in) <= 0)
+        s->closing = true;     /* gone, too slow, or stopped */
     s->in_pos = s->in_len = 0; /* the key is not a command */
     coro_fd_set_timeout(s->fd, s->bd->idle_sec, s->bd->send_sec);
     coro_log_sink_remove(log_sink, l);

@@ -128,22 +128,18 @@ static coro_backdoor_var_t *var_arg(coro_backdoor_session_t *s,
 int coro__bd_cmd_vars(coro_backdoor_session_t *s, int argc, char **argv,
                       void *ud)
 {
-    (void)argv;
     (void)ud;
-    if (argc != 1) {
-        coro__bd_error(s, "usage: vars");
-        return 0;
-    }
+    if (argc != 1)
+        return coro__bd_usage(s, argv[0]);
     if (s->bd->nvars == 0)
         coro_backdoor_printf(s, "no variables\n");
     for (size_t i = 0; i < s->bd->nvars; i++) {
         const coro_backdoor_var_t *v = &s->bd->vars[i];
         char val[4200];
         format_value(v, val, sizeof val);
-        coro_backdoor_printf(s, "%-16s %-6s %-3s %-20s %s\n", v->name,
-                             type_name(v->type),
-                             v->flags & CORO_BACKDOOR_READONLY ? "ro" : "rw",
-                             val, v->help);
+        coro_backdoor_printf(
+            s, "%-16s %-6s %-3s %-20s %s\n", v->name, type_name(v->type),
+            v->flags & CORO_BACKDOOR_READONLY ? "ro" : "rw", val, v->help);
     }
     return 0;
 }
@@ -152,10 +148,8 @@ int coro__bd_cmd_get(coro_backdoor_session_t *s, int argc, char **argv,
                      void *ud)
 {
     (void)ud;
-    if (argc != 2) {
-        coro__bd_error(s, "usage: get NAME");
-        return 0;
-    }
+    if (argc != 2)
+        return coro__bd_usage(s, argv[0]);
     const coro_backdoor_var_t *v = var_arg(s, argv[1]);
     if (v != NULL) {
         char val[4200];
@@ -197,8 +191,7 @@ static int store(coro_backdoor_session_t *s, coro_backdoor_var_t *v,
             format_double(v->dmin, a, sizeof a);
             format_double(v->dmax, z, sizeof z);
             if (ranged)
-                coro__bd_error(s, "%s wants a number in %s..%s", v->name, a,
-                               z);
+                coro__bd_error(s, "%s wants a number in %s..%s", v->name, a, z);
             else
                 coro__bd_error(s, "%s wants a finite number", v->name);
             return -1;
@@ -230,11 +223,8 @@ int coro__bd_cmd_set(coro_backdoor_session_t *s, int argc, char **argv,
                      void *ud)
 {
     (void)ud;
-    if (argc != 3) {
-        coro__bd_error(s, "usage: set NAME VALUE (quote a value with "
-                          "spaces)");
-        return 0;
-    }
+    if (argc != 3)
+        return coro__bd_usage(s, argv[0]);
     coro_backdoor_var_t *v = var_arg(s, argv[1]);
     if (v == NULL)
         return 0;

@@ -39,8 +39,8 @@ TestSuite(backdoor, .init = sched_setup, .fini = sched_expect_empty,
 
 struct cl {
     int fd;
-    size_t len;         /* bytes in buf */
-    char buf[1 << 18];  /* what arrived and was not consumed, '\r' dropped */
+    size_t len;        /* bytes in buf */
+    char buf[1 << 18]; /* what arrived and was not consumed, '\r' dropped */
 };
 
 static struct cl cls[12];
@@ -63,8 +63,8 @@ static ssize_t cl_fill(struct cl *c)
     ssize_t n = coro_read(c->fd, tmp, room < sizeof tmp ? room : sizeof tmp);
     if (n < 0 && errno == ECONNRESET)
         n = 0;
-    cr_assert_geq(n, 0, "read: %s; so far: %.*s", strerror(errno),
-                  (int)c->len, c->buf);
+    cr_assert_geq(n, 0, "read: %s; so far: %.*s", strerror(errno), (int)c->len,
+                  c->buf);
     for (ssize_t i = 0; i < n; i++)
         if (tmp[i] != '\r')
             c->buf[c->len++] = tmp[i];
@@ -77,8 +77,7 @@ static const char *cl_until(struct cl *c, const char *want)
 {
     char *at;
     while ((at = memmem(c->buf, c->len, want, strlen(want))) == NULL)
-        cr_assert_gt(cl_fill(c), 0, "EOF before '%s'; got: %s", want,
-                     c->buf);
+        cr_assert_gt(cl_fill(c), 0, "EOF before '%s'; got: %s", want, c->buf);
     size_t n = (size_t)(at - c->buf) + strlen(want);
     memcpy(got, c->buf, n);
     got[n] = '\0';
@@ -123,7 +122,7 @@ static bool has(const char *text, const char *want)
     return strstr(text, want) != NULL;
 }
 
-#define assert_has(text, want)                                             \
+#define assert_has(text, want)                                                 \
     cr_assert(has((text), (want)), "expected '%s' in:\n%s", (want), (text))
 
 /* ------------------------------------------------------------------ */
@@ -178,6 +177,14 @@ static int run_body(void *arg)
 static void run(void (*body)(void))
 {
     cr_assert_eq(run_in_coro(run_body, (void *)body), 0);
+}
+
+/* The common case: a default console on a unix socket around body. */
+static void on_unix(void (*body)(void))
+{
+    start_unix((coro_backdoor_opts_t){0});
+    run(body);
+    remove_dir();
 }
 
 /* Sessions the console reports open, from another session's "stats". */
@@ -240,13 +247,10 @@ static void greets_body(void)
 
 Test(backdoor, a_unix_session_greets_prompts_and_ends_on_quit)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(greets_body);
-    remove_dir();
+    on_unix(greets_body);
 }
 
-static int app_echo(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int app_echo(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     coro_backdoor_printf(s, "%s %d:", (const char *)ud, argc);
     for (int i = 1; i < argc; i++)
@@ -255,8 +259,7 @@ static int app_echo(coro_backdoor_session_t *s, int argc, char **argv,
     return 0;
 }
 
-static int app_fail(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int app_fail(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)s, (void)argc, (void)argv, (void)ud;
     errno = EIO;
@@ -268,9 +271,8 @@ static void help_body(void)
     struct cl *c = session(0);
     const char *out = cl_cmd(c, "help");
     static const char *const names[] = {
-        "help", "ps",      "where", "interrupt", "stats", "latency",
-        "selfish", "log",  "vars",  "get",       "set",   "quit",
-        "echo2", "fail"};
+        "help", "ps",   "where", "interrupt", "stats", "latency", "selfish",
+        "log",  "vars", "get",   "set",       "quit",  "echo2",   "fail"};
     int lines = 0;
     for (const char *p = out; *p; p++)
         lines += *p == '\n';
@@ -303,9 +305,9 @@ Test(backdoor, help_lists_every_command_on_one_line_and_shows_usage)
                                            "say the words back", app_echo,
                                            "ud"),
                  0);
-    cr_assert_eq(coro_backdoor_add_command(bd, "fail", "fail", "fail", app_fail,
-                                           NULL),
-                 0);
+    cr_assert_eq(
+        coro_backdoor_add_command(bd, "fail", "fail", "fail", app_fail, NULL),
+        0);
     run(help_body);
     remove_dir();
 }
@@ -322,8 +324,9 @@ static void ps_body(void)
     char want[256];
     snprintf(want, sizeof want, "%6d waiting ", coro_id(a));
     assert_has(out, want);
-    snprintf(want, sizeof want, "napper-a             sleep at %s:%d in "
-                                "bd_test_nap()\n",
+    snprintf(want, sizeof want,
+             "napper-a             sleep at %s:%d in "
+             "bd_test_nap()\n",
              __FILE__, nap_line);
     assert_has(out, want);
     assert_has(out, "backdoor unix");
@@ -381,9 +384,7 @@ static void where_body(void)
 
 Test(backdoor, where_shows_the_symbolized_stack_of_a_coroutine)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(where_body);
-    remove_dir();
+    on_unix(where_body);
 }
 
 static void interrupt_body(void)
@@ -430,10 +431,18 @@ static void stats_body(void)
     struct cl *c = session(0);
     const char *out = cl_cmd(c, "stats");
     static const char *const keys[] = {
-        "uptime       ", "backdoor     up ", "1 of 3 sessions",
-        "coroutines   ", "loop passes  ", "switches     ",
-        "io events    ", "timers       ", "fds          ",
-        "stacks       ", "rss          ", "selfishness  4 acts",
+        "uptime       ",
+        "backdoor     up ",
+        "1 of 3 sessions",
+        "coroutines   ",
+        "loop passes  ",
+        "switches     ",
+        "io events    ",
+        "timers       ",
+        "fds          ",
+        "stacks       ",
+        "rss          ",
+        "selfishness  4 acts",
         "latency      latency warnings: factor 1 (slices over 200 ms)"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_has(out, keys[i]);
@@ -476,9 +485,7 @@ static void settings_body(void)
 
 Test(backdoor, latency_and_selfish_show_and_change_the_settings)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(settings_body);
-    remove_dir();
+    on_unix(settings_body);
 }
 
 static void log_body(void)
@@ -514,9 +521,7 @@ static void log_body(void)
 
 Test(backdoor, log_streams_printed_lines_until_a_key_is_pressed)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(log_body);
-    remove_dir();
+    on_unix(log_body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,8 +585,8 @@ Test(backdoor, vars_get_and_set_check_type_range_and_read_only)
         {"big", NULL, CORO_BACKDOOR_INT64, &v_i64, 0, 0, 0, 0, 0, 0},
         {"ratio", NULL, CORO_BACKDOOR_DOUBLE, &v_dbl, 0, 0, 0, 0, 0, 2},
         {"on", NULL, CORO_BACKDOOR_BOOL, &v_bool, 0, 0, 0, 0, 0, 0},
-        {"name", NULL, CORO_BACKDOOR_STRING, v_str, sizeof v_str, 0, 0, 0,
-         0, 0},
+        {"name", NULL, CORO_BACKDOOR_STRING, v_str, sizeof v_str, 0, 0, 0, 0,
+         0},
         {"served", "requests", CORO_BACKDOOR_INT, &v_ro, 0,
          CORO_BACKDOOR_READONLY, 0, 0, 0, 0},
     };
@@ -595,8 +600,7 @@ Test(backdoor, vars_get_and_set_check_type_range_and_read_only)
 /* ------------------------------------------------------------------ */
 /* Files                                                               */
 
-static int app_dump(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int app_dump(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)ud;
     int fd = coro_backdoor_open_output(s, argc > 1 ? argv[1] : "");
@@ -621,7 +625,7 @@ static void files_body(void)
     cr_assert_eq(st.st_mode & 0777, 0600);
     assert_has(cl_cmd(c, "dump report.txt"), "error: report.txt: File exists");
     static const char *const bad[] = {"../escape", "/etc/passwd", ".hidden",
-                                      "a/b", "..", ""};
+                                      "a/b",       "..",          ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "dump '%s'", bad[i]);
@@ -720,8 +724,8 @@ static void rate_body(void)
 {
     coro_t *g[5];
     for (int i = 0; i < 5; i++)
-        g[i] = coro_spawn_opts(guess, &cls[i],
-                               &(coro_opts_t){.joinable = true});
+        g[i] =
+            coro_spawn_opts(guess, &cls[i], &(coro_opts_t){.joinable = true});
     for (int i = 0; i < 5; i++)
         cr_assert_eq(coro_join(g[i], NULL, NULL), 0);
     /* Locked out now, even with the right token, without a prompt. */
@@ -757,9 +761,8 @@ Test(backdoor, a_non_loopback_tcp_address_is_refused_unless_allowed)
         cr_assert_eq(errno, EADDRNOTAVAIL, "%s: %s", outside[i],
                      strerror(errno));
     }
-    static const char *const malformed[] = {"udp:127.0.0.1:0",
-                                            "unix:/tmp/x", "example.com:1",
-                                            "127.0.0.1"};
+    static const char *const malformed[] = {"udp:127.0.0.1:0", "unix:/tmp/x",
+                                            "example.com:1", "127.0.0.1"};
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
         coro_backdoor_opts_t o = {.tcp_addr = malformed[i]};
         cr_assert_null(coro_backdoor_start(&o), "%s", malformed[i]);
@@ -798,9 +801,7 @@ static void long_line_body(void)
 
 Test(backdoor, an_oversized_line_gets_an_error_and_the_session_goes_on)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(long_line_body);
-    remove_dir();
+    on_unix(long_line_body);
 }
 
 static void telnet_body(void)
@@ -808,10 +809,9 @@ static void telnet_body(void)
     struct cl *c = session(0);
     /* DO ECHO, WILL NAWS, a NAWS subnegotiation, then "help" with a NOP
      * inside, ended by CR LF. */
-    static const unsigned char neg[] = {255, 253, 1,   255, 251, 31,
-                                        255, 250, 31,  0,   80,  0,
-                                        24,  255, 240, 'h', 'e', 255,
-                                        241, 'l', 'p', '\r', '\n'};
+    static const unsigned char neg[] = {255, 253, 1,   255, 251, 31,   255, 250,
+                                        31,  0,   80,  0,   24,  255,  240, 'h',
+                                        'e', 255, 241, 'l', 'p', '\r', '\n'};
     cl_send(c, (const char *)neg, sizeof neg);
     const char *out = cl_until(c, "coro> ");
     assert_has(out, "\xff\xfc\x01"); /* WONT ECHO */
@@ -842,9 +842,7 @@ static void telnet_body(void)
 
 Test(backdoor, telnet_negotiation_and_garbage_leave_the_session_usable)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(telnet_body);
-    remove_dir();
+    on_unix(telnet_body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -870,9 +868,7 @@ static void ninth_body(void)
 
 Test(backdoor, the_ninth_session_is_refused_until_one_ends)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(ninth_body);
-    remove_dir();
+    on_unix(ninth_body);
 }
 
 static void idle_body(void)
@@ -920,9 +916,7 @@ static void vanish_body(void)
 
 Test(backdoor, a_client_that_vanishes_mid_command_ends_only_its_session)
 {
-    start_unix((coro_backdoor_opts_t){0});
-    run(vanish_body);
-    remove_dir();
+    on_unix(vanish_body);
 }
 
 static int flood_rc, flood_errno;
@@ -1053,8 +1047,7 @@ Test(backdoor, the_socket_is_removed_when_the_program_exits)
 /* ------------------------------------------------------------------ */
 /* Stopping from inside                                                */
 
-static int app_stop(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int app_stop(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)argc, (void)argv, (void)ud;
     coro_backdoor_printf(s, "stopping\n");
@@ -1077,9 +1070,9 @@ static void stop_body(void)
 Test(backdoor, a_command_may_stop_the_backdoor_ending_every_session)
 {
     start_unix((coro_backdoor_opts_t){0});
-    cr_assert_eq(coro_backdoor_add_command(bd, "stop", "stop", "stop",
-                                           app_stop, NULL),
-                 0);
+    cr_assert_eq(
+        coro_backdoor_add_command(bd, "stop", "stop", "stop", app_stop, NULL),
+        0);
     run(stop_body);
     remove_dir();
 }
@@ -1089,8 +1082,7 @@ Test(backdoor, a_command_may_stop_the_backdoor_ending_every_session)
 
 static coro_backdoor_session_t *kept;
 
-static int app_keep(coro_backdoor_session_t *s, int argc, char **argv,
-                    void *ud)
+static int app_keep(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
 {
     (void)argc, (void)argv, (void)ud;
     kept = s;
@@ -1157,32 +1149,33 @@ Test(backdoor, bad_arguments_fail_with_einval_and_change_nothing)
     cr_assert_eq(errno, ENOENT);
     cr_assert_null(coro_backdoor_tcp_addr(bd));
     cr_assert_eq(errno, ENOENT);
-    cr_assert_eq(coro_backdoor_add_command(NULL, "a", "a", "a", app_keep,
-                                           NULL),
+    cr_assert_eq(coro_backdoor_add_command(NULL, "a", "a", "a", app_keep, NULL),
                  -1);
     cr_assert_eq(errno, EINVAL);
-    cr_assert_eq(coro_backdoor_add_command(bd, "a", "a", "a", NULL, NULL),
-                 -1);
+    cr_assert_eq(coro_backdoor_add_command(bd, "a", "a", "a", NULL, NULL), -1);
     cr_assert_eq(errno, EINVAL);
-    static const char *const names[] = {"", "Upper", "1st", "sp ace",
-                                        "a/b", "waytoolongnameforacommand"
-                                               "xxxxxxxx"};
+    static const char *const names[] = {"",
+                                        "Upper",
+                                        "1st",
+                                        "sp ace",
+                                        "a/b",
+                                        "waytoolongnameforacommand"
+                                        "xxxxxxxx"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        cr_assert_eq(coro_backdoor_add_command(bd, names[i], "u", "h",
-                                               app_keep, NULL),
-                     -1, "%s", names[i]);
+        cr_assert_eq(
+            coro_backdoor_add_command(bd, names[i], "u", "h", app_keep, NULL),
+            -1, "%s", names[i]);
         cr_assert_eq(errno, EINVAL);
     }
-    cr_assert_eq(coro_backdoor_add_command(bd, "ps", "ps", "h", app_keep,
-                                           NULL),
+    cr_assert_eq(coro_backdoor_add_command(bd, "ps", "ps", "h", app_keep, NULL),
                  -1);
     cr_assert_eq(errno, EEXIST);
-    cr_assert_eq(coro_backdoor_add_command(bd, "keep", "keep", "keep",
-                                           app_keep, NULL),
-                 0);
-    cr_assert_eq(coro_backdoor_add_command(bd, "keep", "keep", "keep",
-                                           app_keep, NULL),
-                 -1);
+    cr_assert_eq(
+        coro_backdoor_add_command(bd, "keep", "keep", "keep", app_keep, NULL),
+        0);
+    cr_assert_eq(
+        coro_backdoor_add_command(bd, "keep", "keep", "keep", app_keep, NULL),
+        -1);
     cr_assert_eq(errno, EEXIST);
     static int x;
     coro_backdoor_var_t badv[] = {

@@ -73,7 +73,10 @@ Test(bd_parse, telnet_requests_are_refused_and_other_commands_dropped)
                          "\xff\xf9z\n"),
                      "Rfffc01|Rfffe1f|Lxyz|");
     /* IAC IAC is a data byte 255. */
-    cr_assert_str_eq(LEX("a\xff\xff" "b\n"), "La\xff" "b|");
+    cr_assert_str_eq(LEX("a\xff\xff"
+                         "b\n"),
+                     "La\xff"
+                     "b|");
     /* A sequence split across reads is still understood. */
     coro__bd_lex_init(&lx);
     size_t used;
@@ -89,11 +92,11 @@ Test(bd_parse, telnet_requests_are_refused_and_other_commands_dropped)
 Test(bd_parse, control_bytes_edit_cancel_or_end_the_input)
 {
     cr_assert_str_eq(LEX("pss\x08 \x7f\n"), "Lps|");
-    cr_assert_str_eq(LEX("junk\x15ps\n"), "Lps|");      /* ^U */
-    cr_assert_str_eq(LEX("half\x03ps\n"), "C|Lps|");   /* ^C */
-    cr_assert_str_eq(LEX("x\xff\xf4y\n"), "C|Ly|");    /* IAC IP */
-    cr_assert_str_eq(LEX("a\x04\n\x04"), "La|E|");     /* ^D when empty */
-    cr_assert_str_eq(LEX("\xff\xec"), "E|");           /* IAC EOF */
+    cr_assert_str_eq(LEX("junk\x15ps\n"), "Lps|");         /* ^U */
+    cr_assert_str_eq(LEX("half\x03ps\n"), "C|Lps|");       /* ^C */
+    cr_assert_str_eq(LEX("x\xff\xf4y\n"), "C|Ly|");        /* IAC IP */
+    cr_assert_str_eq(LEX("a\x04\n\x04"), "La|E|");         /* ^D when empty */
+    cr_assert_str_eq(LEX("\xff\xec"), "E|");               /* IAC EOF */
     cr_assert_str_eq(LEX("a\x01\x1b[A\tb\n"), "La[A\tb|"); /* dropped */
 }
 
@@ -153,17 +156,16 @@ Test(bd_parse, values_parse_whole_and_in_range_only)
     cr_assert_eq(v, 31);
     cr_assert_eq(coro__bd_parse_i64("010", &v), 0);
     cr_assert_eq(v, 10, "decimal, not octal");
-    static const char *const bad_i[] = {"", " 1", "1 ", "1x", "0x", "--1",
-                                        "0x-1", "9223372036854775808"};
+    static const char *const bad_i[] = {
+        "", " 1", "1 ", "1x", "0x", "--1", "0x-1", "9223372036854775808"};
     for (size_t i = 0; i < sizeof bad_i / sizeof bad_i[0]; i++)
         cr_assert_eq(coro__bd_parse_i64(bad_i[i], &v), -1, "'%s'", bad_i[i]);
     cr_assert_eq(coro__bd_parse_double("2.5e-3", &d), 0);
     cr_assert_eq(d, 2.5e-3);
-    static const char *const bad_d[] = {"", " 1", "1.0.0", "nan", "inf",
-                                        "1e999"};
+    static const char *const bad_d[] = {"",    " 1",  "1.0.0",
+                                        "nan", "inf", "1e999"};
     for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++)
-        cr_assert_eq(coro__bd_parse_double(bad_d[i], &d), -1, "'%s'",
-                     bad_d[i]);
+        cr_assert_eq(coro__bd_parse_double(bad_d[i], &d), -1, "'%s'", bad_d[i]);
     cr_assert_eq(coro__bd_parse_bool("ON", &b), 0);
     cr_assert(b);
     cr_assert_eq(coro__bd_parse_bool("no", &b), 0);

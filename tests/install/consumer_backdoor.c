@@ -36,10 +36,12 @@ int main(void)
         return 1;
     snprintf(path, sizeof path, "%s/bd.sock", dir);
     snprintf(addr, sizeof addr, "unix:%s", path);
-    coro_backdoor_t *bd = coro_backdoor_start(
-        &(coro_backdoor_opts_t){.unix_path = path});
-    coro_backdoor_var_t v = {.name = "served", .type = CORO_BACKDOOR_INT,
-                             .ptr = &served, .flags = CORO_BACKDOOR_READONLY};
+    coro_backdoor_t *bd =
+        coro_backdoor_start(&(coro_backdoor_opts_t){.unix_path = path});
+    coro_backdoor_var_t v = {.name = "served",
+                             .type = CORO_BACKDOOR_INT,
+                             .ptr = &served,
+                             .flags = CORO_BACKDOOR_READONLY};
     if (bd == NULL || coro_backdoor_add_var(bd, &v) != 0 ||
         coro_spawn(client, addr, "client") == NULL)
         return 1;
