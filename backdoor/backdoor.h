@@ -218,7 +218,7 @@ CORO_API ssize_t coro_backdoor_write(coro_backdoor_session_t *s,
                                      const void *buf, size_t len);
 
 /* Send what s has buffered now.  Blocks like coro_backdoor_write().  0,
- * or -1 with its errors. */
+ * or -1 with its errors (EINVAL for s NULL, EPERM, EPIPE). */
 CORO_API int coro_backdoor_flush(coro_backdoor_session_t *s);
 
 /*

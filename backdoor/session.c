@@ -31,12 +31,10 @@ static const char PROMPT[] = "coro> ";
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
 
-int coro_backdoor_flush(coro_backdoor_session_t *s)
+/* Send the buffered output.  No coroutine check: the log pump sends too
+ * (never while the session's coroutine does). */
+static int flush(coro_backdoor_session_t *s)
 {
-    if (s == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
     if (s->broken) {
         errno = EPIPE;
         return -1;
@@ -64,7 +62,7 @@ int coro__bd_out_raw(coro_backdoor_session_t *s, const void *p, size_t n)
             errno = EPIPE;
             return -1;
         }
-        if (s->out_len == sizeof s->out && coro_backdoor_flush(s) != 0)
+        if (s->out_len == sizeof s->out && flush(s) != 0)
             return -1;
         size_t k = sizeof s->out - s->out_len;
         k = k < n ? k : n;
@@ -143,6 +141,13 @@ static int caller_ok(const coro_backdoor_session_t *s, const void *p)
     return 0;
 }
 
+int coro_backdoor_flush(coro_backdoor_session_t *s)
+{
+    if (caller_ok(s, s) != 0)
+        return -1;
+    return flush(s);
+}
+
 int coro_backdoor_vprintf(coro_backdoor_session_t *s, const char *fmt,
                           va_list ap)
 {
@@ -211,7 +216,7 @@ static enum line_event next_line(coro_backdoor_session_t *s)
                 break;
             }
         }
-        if (coro_backdoor_flush(s) != 0)
+        if (flush(s) != 0)
             return L_END;
         ssize_t n = coro_read(s->fd, s->in, sizeof s->in);
         if (n <= 0) {
@@ -283,7 +288,7 @@ int coro__bd_session_main(void *arg)
             }
         }
     }
-    coro_backdoor_flush(s); /* best effort: a goodbye, an error */
+    flush(s); /* best effort: a goodbye, an error */
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -383,7 +388,7 @@ static int log_deliver(struct coro__bd_log *l)
             (n > 0 && msg[n - 1] != '\n' && out_text(s, "\n", 1) != 0))
             return -1;
     }
-    return coro_backdoor_flush(s);
+    return flush(s);
 }
 
 static int log_pump(void *arg)
@@ -420,7 +425,7 @@ int coro__bd_cmd_log(coro_backdoor_session_t *s, int argc, char **argv,
     /* The header goes out before the pump may send anything. */
     out_printf(s, "log: streaming this program's log; "
                   "press Enter to stop\n");
-    if (coro_backdoor_flush(s) != 0)
+    if (flush(s) != 0)
         goto out;
     if (coro_log_sink_add(log_sink, l) != 0)
         goto out;

@@ -1093,6 +1093,7 @@ static int app_keep(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
     cr_assert_eq(coro_backdoor_open_output(s, NULL), -1);
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(coro_backdoor_printf(s, "%s\n", "kept"), 5);
+    cr_assert_eq(coro_backdoor_flush(s), 0);
     return 0;
 }
 
@@ -1104,6 +1105,8 @@ static void api_body(void)
     cr_assert_eq(coro_backdoor_printf(kept, "x"), -1);
     cr_assert_eq(errno, EPERM);
     cr_assert_eq(coro_backdoor_write(kept, "x", 1), -1);
+    cr_assert_eq(errno, EPERM);
+    cr_assert_eq(coro_backdoor_flush(kept), -1);
     cr_assert_eq(errno, EPERM);
     cl_close(c);
 }
