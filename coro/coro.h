@@ -856,6 +856,38 @@ CORO_API void coro_print_stderr(const char *fmt, ...)
 CORO_API void coro_write_stderr(const char *buf, size_t len);
 
 /*
+ * Log sinks: a tap on what the runtime prints, for consoles that stream
+ * it (the backdoor's "log").  A sink receives every message that
+ * coro_print_stderr() prints and every latency warning, after it went to
+ * stderr: text is the whole message with its prefix, one or more lines
+ * each ending in '\n', len its length (not NUL-terminated; borrowed for
+ * the call).  coro_write_stderr() and the on-signal dump do not reach
+ * sinks.
+ *
+ * Sinks belong to the calling thread: a sink sees what that thread prints
+ * (its loop's coroutines and the loop itself), never other threads'.  A
+ * sink is called wherever the message is printed, which may be inside the
+ * scheduler while it switches (latency warnings): it must not block,
+ * switch, wake or spawn coroutines, or print (what it prints reaches
+ * stderr but no sink).  Copy the text and wake a reader through an fd,
+ * say.  errno is preserved around the sinks.
+ */
+typedef void (*coro_log_sink_fn)(const char *text, size_t len, void *ud);
+
+/* Most sinks one thread may have at once. */
+#define CORO_LOG_SINKS_MAX 16
+
+/* Add fn(text, len, ud) to this thread's sinks.  Does not block.  0, or
+ * -1 with errno EINVAL (fn NULL), EEXIST (this fn with this ud is there
+ * already), EAGAIN (CORO_LOG_SINKS_MAX sinks). */
+CORO_API int coro_log_sink_add(coro_log_sink_fn fn, void *ud);
+
+/* Remove the sink added with fn and ud; a sink may remove itself (or
+ * another) while it is called.  0, or -1 with errno ENOENT (no such
+ * sink). */
+CORO_API int coro_log_sink_remove(coro_log_sink_fn fn, void *ud);
+
+/*
  * Called in the dying coroutine when it ends with a negative status.  The
  * default prints "coroutine #id 'name' failed: status S (strerror)" with
  * coro_print_stderr(), except for err ECANCELED (cancelled on purpose).

@@ -542,6 +542,10 @@ void coro__default_notifier(coro_t *co, int status, int err);
 /* Write coro_print_stderr()'s prefix ("2026-11-22 03:17:05.843200 #id: ")
  * into buf; returns its length (< len). */
 size_t coro__stamp(char *buf, size_t len);
+/* Write one formatted message (lines ending in '\n') to stderr, then hand
+ * it to this thread's log sinks (coro_log_sink_add()).  Not for signal
+ * handlers. */
+void coro__log_emit(const char *text, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* System seams (sys.c): every syscall and allocation the core makes. */

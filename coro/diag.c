@@ -1,6 +1,6 @@
 /*
- * Diagnostics: print_stderr/write_stderr, where, info, the exit notifier
- * and the on-signal dump of every coroutine.
+ * Diagnostics: print_stderr/write_stderr, log sinks, where, info, the exit
+ * notifier and the on-signal dump of every coroutine.
  *
  * The dump runs inside a signal handler, possibly while a coroutine hogs
  * the CPU, so it formats with the coro__buf helpers (no stdio, no malloc)
@@ -234,6 +234,75 @@ size_t coro__stamp(char *buf, size_t len)
     return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* Log sinks                                                           */
+
+/* One registered sink.  Per thread: a line reaches the sinks of the thread
+ * that printed it, so a sink needs no lock and sees only its loop's
+ * coroutines (the offload pool's threads have none). */
+struct log_sink {
+    coro_log_sink_fn fn; /* NULL: free slot */
+    void *ud;            /* passed back to fn */
+};
+static __thread struct log_sink log_sinks[CORO_LOG_SINKS_MAX];
+static __thread int log_sink_count; /* slots in use */
+static __thread bool log_in_sink;   /* delivering: no recursion */
+
+int coro_log_sink_add(coro_log_sink_fn fn, void *ud)
+{
+    if (fn == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int free_slot = -1;
+    for (int i = 0; i < CORO_LOG_SINKS_MAX; i++) {
+        if (log_sinks[i].fn == fn && log_sinks[i].ud == ud) {
+            errno = EEXIST;
+            return -1;
+        }
+        if (log_sinks[i].fn == NULL && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    log_sinks[free_slot] = (struct log_sink){fn, ud};
+    log_sink_count++;
+    return 0;
+}
+
+int coro_log_sink_remove(coro_log_sink_fn fn, void *ud)
+{
+    for (int i = 0; fn != NULL && i < CORO_LOG_SINKS_MAX; i++) {
+        if (log_sinks[i].fn == fn && log_sinks[i].ud == ud) {
+            log_sinks[i].fn = NULL;
+            log_sink_count--;
+            return 0;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+void coro__log_emit(const char *text, size_t len)
+{
+    struct coro__buf b = {(char *)text, len, len};
+    coro__buf_write(&b, 2);
+    if (log_sink_count == 0 || log_in_sink)
+        return; /* a sink that prints reaches stderr only */
+    /* A snapshot, so a sink may remove itself (or another) safely. */
+    struct log_sink snap[CORO_LOG_SINKS_MAX];
+    memcpy(snap, log_sinks, sizeof snap);
+    int saved = errno;
+    log_in_sink = true;
+    for (int i = 0; i < CORO_LOG_SINKS_MAX; i++)
+        if (snap[i].fn != NULL)
+            snap[i].fn(text, len, snap[i].ud);
+    log_in_sink = false;
+    errno = saved;
+}
+
 void coro_print_stderr(const char *fmt, ...)
 {
     if (fmt == NULL)
@@ -250,7 +319,7 @@ void coro_print_stderr(const char *fmt, ...)
         line[n++] = '\n';
     else if (n == sizeof line)
         line[n - 1] = '\n';
-    coro_write_stderr(line, n);
+    coro__log_emit(line, n);
 }
 
 void coro__default_notifier(coro_t *c, int status, int err)

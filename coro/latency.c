@@ -360,5 +360,5 @@ void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice)
     }
     if (b.p[b.len - 1] != '\n')
         b.p[b.len++] = '\n'; /* cut short: still end the line */
-    coro__buf_write(&b, 2);
+    coro__log_emit(b.p, b.len);
 }

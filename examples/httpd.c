@@ -12,7 +12,14 @@
  * knows after a short read that the socket is drained, so the next read
  * waits for epoll's edge instead of failing with EAGAIN.
  *
- * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--profile FILE]
+ * With --backdoor ADDR, a console (docs/backdoor.md) shows the
+ * connections' coroutines and where they wait, and the variables below:
+ * requests served and open connections (read-only), the idle timeout and
+ * the greeting (writable); "stall MS" holds the CPU to show a latency
+ * warning in "log".
+ *
+ * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--backdoor ADDR]
+ *                           [--profile FILE]
  * Try: curl -v http://127.0.0.1:8080/
  *      wrk -c100 -d10s http://127.0.0.1:8080/
  * SIGINT or SIGTERM stops it cleanly (exit status 0).  With --profile,
@@ -22,6 +29,7 @@
 #include "http.h"
 #include "server.h"
 
+#include <coro/backdoor.h>
 #include <coro/coro.h>
 #include <coro/profiler.h>
 #include <errno.h>
@@ -36,6 +44,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /*
  * Stack per connection.  serve() keeps its struct http_conn (12 KiB of
@@ -58,13 +67,16 @@
 #define STACK_KIB 32
 #endif
 
-static double idle_sec = 10.0; /* --idle: keep-alive and read timeout */
+static double idle_sec = 10.0; /* --idle: keep-alive and read timeout;
+                                  the backdoor's "set idle" changes it */
 static size_t stack_size = STACK_KIB * 1024; /* --stack, bytes */
 static bool stopping; /* set once the loop returned: wind down */
 static const char *profile_path; /* --profile: where to save it */
 static coro_prof_opts_t profile_opts; /* --profile-mode, --profile-hz */
 
-static const char hello[] = "Hello, World!";
+static char hello[64] = "Hello, World!"; /* the backdoor's "greeting" */
+static int64_t requests;    /* responses sent, for the backdoor */
+static int connections;     /* open now, for the backdoor */
 
 /* One connection: answer requests until it closes. */
 static int serve(void *arg)
@@ -72,6 +84,7 @@ static int serve(void *arg)
     struct http_conn c;
     struct http_request req;
     http_conn_init(&c, (int)(intptr_t)arg, idle_sec);
+    connections++;
     while (!stopping && http_conn_next(&c, &req) == 1) {
         struct http_str path = req.target;
         const char *q = memchr(path.p, '?', path.len);
@@ -89,10 +102,12 @@ static int serve(void *arg)
                                    "method not allowed\n", 19, false);
         else
             rc = http_conn_respond(&c, &req, 200, "text/plain", NULL, hello,
-                                   sizeof hello - 1, false);
+                                   strlen(hello), false);
         if (rc < 0)
             break;
+        requests++;
     }
+    connections--;
     http_conn_close(&c);
     return 0;
 }
@@ -124,10 +139,68 @@ static int acceptor(void *arg)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* The backdoor's view of httpd                                        */
+
+/* Hold the CPU for *arg ms without yielding: what a bug would do. */
+__attribute__((noinline)) int httpd_stall(void *arg)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 <
+           (intptr_t)arg);
+    return 0;
+}
+
+static int cmd_stall(coro_backdoor_session_t *s, int argc, char **argv,
+                     void *ud)
+{
+    (void)ud;
+    long ms = argc == 2 ? strtol(argv[1], NULL, 10) : 0;
+    if (argc != 2 || ms < 1 || ms > 5000) {
+        coro_backdoor_printf(s, "error: usage: stall MS (1..5000)\n");
+        return 0;
+    }
+    if (coro_spawn(httpd_stall, (void *)(intptr_t)ms, "stall") == NULL)
+        return -1;
+    coro_backdoor_printf(s, "a coroutine will hold the CPU for %ld ms\n",
+                         ms);
+    return 0;
+}
+
+/* What the console shows and may change: plain variables of this file,
+ * read and written on the loop's thread like everything else here. */
+static int add_backdoor_view(coro_backdoor_t *bd)
+{
+    coro_backdoor_var_t vars[] = {
+        {.name = "requests", .help = "responses sent",
+         .type = CORO_BACKDOOR_INT64, .ptr = &requests,
+         .flags = CORO_BACKDOOR_READONLY},
+        {.name = "connections", .help = "connections open",
+         .type = CORO_BACKDOOR_INT, .ptr = &connections,
+         .flags = CORO_BACKDOOR_READONLY},
+        {.name = "idle", .help = "seconds a new connection may idle",
+         .type = CORO_BACKDOOR_DOUBLE, .ptr = &idle_sec, .dmin = 0.001,
+         .dmax = 3600},
+        {.name = "greeting", .help = "the body of GET /",
+         .type = CORO_BACKDOOR_STRING, .ptr = hello, .size = sizeof hello},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (coro_backdoor_add_var(bd, &vars[i]) != 0)
+            return -1;
+    return coro_backdoor_add_command(
+        bd, "stall", "stall MS",
+        "hold the CPU for MS ms in a new coroutine (see log)", cmd_stall,
+        NULL);
+}
+
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
             "usage: %s [--listen ADDR] [--idle SECONDS] [--stack KIB]\n"
+            "          [--backdoor ADDR]\n"
             "  --listen ADDR   address to serve (default 127.0.0.1:8080;\n"
             "                  port 0 picks a free port)\n"
             "  --idle SECONDS  close connections idle this long "
@@ -140,6 +213,8 @@ static void usage(FILE *f, const char *prog)
             "                  -finstrument-functions (httpd-instrumented),\n"
             "                  per-call timing\n"
             "  --profile-hz N  samples per second of CPU (default 1000)\n"
+            "  --backdoor ADDR a console on unix:PATH or "
+            "tcp:127.0.0.1:PORT\n"
             "  --help          show this and exit\n"
             "Prints \"listening on ADDR\" once ready; SIGINT or SIGTERM "
             "stop it.\n",
@@ -159,6 +234,7 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
     const char *addr = "127.0.0.1:8080";
+    const char *backdoor_addr = NULL;
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"idle", required_argument, NULL, 'i'},
@@ -166,6 +242,7 @@ int main(int argc, char **argv)
         {"profile", required_argument, NULL, 'p'},
         {"profile-mode", required_argument, NULL, 'm'},
         {"profile-hz", required_argument, NULL, 'z'},
+        {"backdoor", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -217,6 +294,9 @@ int main(int argc, char **argv)
             profile_opts.hz = (int)hz;
             break;
         }
+        case 'b':
+            backdoor_addr = optarg;
+            break;
         case 'h':
             usage(stdout, argv[0]);
             return 0;
@@ -237,6 +317,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: listen %s: %s\n", argv[0], addr, strerror(errno));
         return 1;
     }
+    coro_backdoor_t *bd = NULL;
+    if (backdoor_addr != NULL &&
+        ((bd = server_backdoor(backdoor_addr, NULL)) == NULL ||
+         add_backdoor_view(bd) != 0)) {
+        fprintf(stderr, "%s: backdoor %s: %s\n", argv[0], backdoor_addr,
+                strerror(errno));
+        return 1;
+    }
+    /* Last: whoever reads this line may use the server (and console). */
     printf("listening on %s\n", name);
     fflush(stdout);
 
@@ -262,6 +351,8 @@ int main(int argc, char **argv)
      * and run the loop until each has closed its socket and ended. */
     stopping = true;
     coro_close(lfd);
+    if (bd != NULL)
+        coro_backdoor_stop(bd);
     server_stop_all();
     return rc == 128 + SIGINT || rc == 128 + SIGTERM || rc == 0 ? 0 : 1;
 }

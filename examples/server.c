@@ -1,9 +1,11 @@
 /* Shared by the example servers; see server.h. */
 #include "server.h"
 
+#include <coro/backdoor.h>
 #include <coro/coro.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 
 int server_listen(const char *addr, int backlog, char *name, size_t len)
@@ -17,6 +19,36 @@ int server_listen(const char *addr, int backlog, char *name, size_t len)
         coro_addr_format((struct sockaddr *)&ss, sslen, name, len) < 0)
         snprintf(name, len, "%s", addr);
     return lfd;
+}
+
+coro_backdoor_t *server_backdoor(const char *addr, const char *output_dir)
+{
+    coro_backdoor_opts_t o = {.output_dir = output_dir};
+    bool is_unix = strncmp(addr, "unix:", 5) == 0;
+    if (is_unix)
+        o.unix_path = addr + 5;
+    else
+        o.tcp_addr = addr;
+    coro_backdoor_t *bd = coro_backdoor_start(&o);
+    if (bd == NULL)
+        return NULL;
+    if (is_unix) {
+        const char *p = coro_backdoor_unix_path(bd);
+        fprintf(stderr,
+               "backdoor on unix:%s\n"
+               "  connect: nc -U %s\n"
+               "  with line editing and history: "
+               "socat READLINE,history=$HOME/.coro_history UNIX-CONNECT:%s\n",
+               p, p, p);
+    } else {
+        const char *a = coro_backdoor_tcp_addr(bd);
+        const char *port = strrchr(a, ':');
+        fprintf(stderr,
+               "backdoor on tcp:%s (token %s)\n"
+               "  connect: telnet %.*s %s, then type the token\n",
+               a, coro_backdoor_token(bd), (int)(port - a), a, port + 1);
+    }
+    return bd;
 }
 
 static int cancel(coro_t *co, void *arg)

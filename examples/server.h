@@ -1,6 +1,7 @@
 /*
  * What the example servers share: a listener whose real address is known
- * (port 0 picks one), and a clean stop after the event loop returned.
+ * (port 0 picks one), a backdoor console, and a clean stop after the
+ * event loop returned.
  */
 #ifndef CORO_EXAMPLES_SERVER_H
 #define CORO_EXAMPLES_SERVER_H
@@ -11,6 +12,15 @@
  * it really listens on into name (addr itself if that cannot be read).
  * The fd, or -1 with errno. */
 int server_listen(const char *addr, int backlog, char *name, size_t len);
+
+typedef struct coro_backdoor coro_backdoor_t;
+
+/* Start a backdoor console on addr ("unix:PATH", or "tcp:127.0.0.1:PORT"
+ * with a generated token) and print on stderr how to connect to it
+ * (stdout's first line stays the listening address, for scripts).
+ * output_dir (may be NULL) is where its commands may write files.  The
+ * handle, or NULL with errno (see coro_backdoor_start()). */
+coro_backdoor_t *server_backdoor(const char *addr, const char *output_dir);
 
 /* Interrupt every coroutine left with ECANCELED and run the loop until
  * all have ended (each closes and frees what it holds), a few rounds at

@@ -2,8 +2,11 @@
 # One entry point for new users and CI.
 #
 #   sh scripts/run.sh demo              install what is missing, build, start the
-#                                       demo service (httpd on 127.0.0.1:8080)
+#                                       demo service (httpd on 127.0.0.1:8080,
+#                                       its backdoor console on a unix socket)
 #   sh scripts/run.sh test [VARIANT]    install what is missing, build, run every test
+#   sh scripts/run.sh fuzz [SECONDS]    fuzz the backdoor's command parser with
+#                                       libFuzzer (default 60 s)
 #
 # VARIANT is "default" (the fast asm context switch where it exists),
 # "asan" (AddressSanitizer + UndefinedBehaviorSanitizer), "ucontext"
@@ -14,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 need_packages() {
     missing=""
-    for p in build-essential cmake pkg-config libcriterion-dev; do
+    for p in build-essential cmake pkg-config libcriterion-dev "$@"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -39,12 +42,18 @@ demo)
     need_packages
     build default
     port=${CORO_DEMO_PORT:-8080}
+    sock="$(pwd)/build-default/httpd.sock"
     echo "coro demo: an HTTP/1.1 server, one coroutine per connection"
     echo "  try:   curl -i http://127.0.0.1:$port/"
     echo "  load:  wrk -c100 -d5s http://127.0.0.1:$port/"
+    echo "  look inside, from another terminal (docs/backdoor.md):"
+    echo "         nc -U $sock"
+    echo "         socat READLINE UNIX-CONNECT:$sock   (line editing, history)"
+    echo "         then: help, ps, where all, stats, vars, log"
     echo "  stop:  Ctrl-C"
     echo "  (the coroutine tour is ./build-default/examples/demo)"
-    exec ./build-default/examples/httpd --listen "127.0.0.1:$port"
+    exec ./build-default/examples/httpd --listen "127.0.0.1:$port" \
+        --backdoor "unix:build-default/httpd.sock"
     ;;
 test)
     variant=${2:-default}
@@ -80,8 +89,25 @@ test)
     # shellcheck disable=SC2086
     (cd "build-$variant" && $run ctest --output-on-failure --timeout 900)
     ;;
+fuzz)
+    # libFuzzer comes with clang's runtime (Debian: libclang-rt-dev).
+    secs=${2:-60}
+    need_packages clang libclang-rt-dev
+    dir=build-fuzz
+    mkdir -p "$dir/corpus"
+    clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+          -Ibackdoor -o "$dir/fuzz_backdoor_parse" \
+          tests/fuzz/fuzz_backdoor_parse.c backdoor/parse.c
+    echo "== fuzz: backdoor command parser, $secs s"
+    # New inputs go to the corpus; a crash leaves its input in $dir and
+    # fails the run.
+    "./$dir/fuzz_backdoor_parse" -max_total_time="$secs" -max_len=8192 \
+        -print_final_stats=1 -artifact_prefix="$dir/" \
+        "$dir/corpus" tests/fuzz/seeds
+    ;;
 *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -3,8 +3,8 @@
  * their Content-Length, keep-alive, pipelining, errors (404, 405, 400,
  * 431, 501, 408), bad input (garbage, random bytes, a 1 MiB header line,
  * truncated requests, clients that vanish), the idle timeout, many
- * connections at once, and a clean exit (status 0) on SIGTERM and
- * SIGINT.  Under AddressSanitizer a leak in the server fails its exit
+ * connections at once, a clean exit (status 0) on SIGTERM and
+ * SIGINT, and its backdoor console while it serves.  Under AddressSanitizer a leak in the server fails its exit
  * status, so every test checks for leaks too.
  */
 #include "httpc.h"
@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -490,4 +493,110 @@ Test(httpd, sigint_with_connections_open_also_exits_0)
     cr_assert(client_sees_eof(&a));
     client_close(&a);
     client_close(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* The backdoor console of a running httpd                             */
+
+/* A blocking client of the console's unix socket, every wait bounded. */
+static int bd_dial(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%.100s", path);
+    struct timeval tv = {.tv_sec = HTTPC_TIMEOUT_SEC};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0,
+                 "connect %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Read until want has come; return what came (CR dropped), through want. */
+static const char *bd_until(int fd, const char *want)
+{
+    static char buf[1 << 16];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, 0);
+        cr_assert_eq(n, 1, "waiting for '%s': %s; got: %.*s", want,
+                     n < 0 ? strerror(errno) : "EOF", (int)len, buf);
+        if (c == '\r')
+            continue;
+        buf[len++] = c;
+        buf[len] = '\0';
+        if (len >= strlen(want) && strcmp(buf + len - strlen(want), want) == 0)
+            return buf;
+    }
+    cr_assert_fail("no '%s' in %zu bytes", want, len);
+    return NULL;
+}
+
+static const char *bd_cmd(int fd, const char *line)
+{
+    send_str(fd, line);
+    send_str(fd, "\n");
+    return bd_until(fd, "coro> ");
+}
+
+Test(httpd, its_backdoor_shows_and_changes_it_while_it_keeps_serving)
+{
+    char dir[] = "/tmp/coro_httpd_bd_XXXXXX", path[64], arg[80];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/bd.sock", dir);
+    snprintf(arg, sizeof arg, "unix:%s", path);
+    const char *args[] = {"--backdoor", arg, NULL};
+    struct server s;
+    server_start(&s, HTTPD_BIN, args);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+
+    int a = bd_dial(path);
+    bd_until(a, "coro> ");
+    expect_serving(&s);
+    cr_assert(strstr(bd_cmd(a, "get requests"), "requests = 1\n"));
+
+    /* An idle keep-alive connection is a coroutine waiting in a read. */
+    struct client *c = malloc(sizeof *c);
+    struct response r;
+    client_roundtrip(client_open(c, &s), get_root, &r);
+    const char *out = bd_cmd(a, "ps");
+    cr_assert(strstr(out, " waiting ") && strstr(out, " conn "), "%s", out);
+    cr_assert(strstr(bd_cmd(a, "get connections"), "connections = 1\n"));
+    cr_assert(strstr(bd_cmd(a, "set greeting Hi"), "greeting = \"Hi\""));
+    client_roundtrip(c, get_root, &r);
+    cr_assert_str_eq(r.body, "Hi");
+    bd_cmd(a, "set greeting 'Hello, World!'");
+    cr_assert(strstr(bd_cmd(a, "set requests 0"), "read-only"));
+
+    /* A second session streams the log; a stall shows up in it, and the
+     * server keeps serving throughout. */
+    int b = bd_dial(path);
+    bd_until(b, "coro> ");
+    send_str(b, "log\n");
+    bd_until(b, "press Enter to stop\n");
+    cr_assert(strstr(bd_cmd(a, "stall 300"), "hold the CPU for 300 ms"));
+    bd_until(b, "'stall' held the CPU ");
+    client_roundtrip(c, get_root, &r);
+    cr_assert_eq(r.status, 200);
+    send_str(b, "\n");
+    bd_until(b, "log: stopped\n");
+
+    /* A session that vanishes mid-command costs nothing. */
+    int v = bd_dial(path);
+    bd_until(v, "coro> ");
+    send_str(v, "where all\n");
+    close_abruptly(v);
+    expect_serving(&s);
+    cr_assert(strstr(bd_cmd(a, "stats"), "2 of 8 sessions"));
+
+    client_close(c);
+    free(c);
+    close(a);
+    close(b);
+    server_stop_clean(&s);
+    cr_assert_eq(stat(path, &st), -1, "the socket is gone");
+    cr_assert_eq(rmdir(dir), 0);
 }

@@ -157,6 +157,35 @@ Test(latency, a_slow_slice_prints_one_warning_with_sites_and_call_stack)
     (void)spin_line;
 }
 
+/* A log sink keeping the last message, as a console streaming it would. */
+static char sunk[8192];
+static int sunk_calls;
+
+static void keep_warning(const char *text, size_t len, void *ud)
+{
+    (void)ud;
+    sunk_calls++;
+    if (len >= sizeof sunk)
+        len = sizeof sunk - 1;
+    memcpy(sunk, text, len);
+    sunk[len] = '\0';
+}
+
+Test(latency, a_warning_reaches_the_log_sinks_whole_as_printed)
+{
+    cr_assert_eq(coro_set_latency_warning(0.25), 1.0);
+    cr_assert_eq(coro_log_sink_add(keep_warning, NULL), 0);
+    double sec = 0.12;
+    coro_spawn(latency_hog, &sec, "hog");
+    capture_begin();
+    cr_assert_eq(coro_event_loop(), 0);
+    const char *out = capture_end();
+    cr_assert_eq(coro_log_sink_remove(keep_warning, NULL), 0);
+    cr_assert_eq(sunk_calls, 1, "one warning, one call");
+    cr_assert(strstr(sunk, "latency: coroutine #") != NULL, "%s", sunk);
+    cr_assert(strstr(out, sunk) != NULL, "the sink saw what stderr saw");
+}
+
 static int spin_and_end(void *arg)
 {
     latency_spin(*(double *)arg);

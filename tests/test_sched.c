@@ -456,6 +456,104 @@ Test(sched, print_stderr_prefixes_a_timestamp_and_the_coroutine_id)
     cr_assert(strstr(out, " #1: hello 42\nverbatim\n") != NULL, "%s", out);
 }
 
+/* A sink that keeps what it is given, and how often it was called. */
+struct sink_log {
+    char text[2048];
+    size_t len;
+    int calls;
+};
+
+static void keep_text(const char *text, size_t len, void *ud)
+{
+    struct sink_log *l = ud;
+    l->calls++;
+    if (len > sizeof l->text - 1 - l->len)
+        len = sizeof l->text - 1 - l->len;
+    memcpy(l->text + l->len, text, len);
+    l->len += len;
+    l->text[l->len] = '\0';
+    errno = EIO; /* the printer's errno must survive this */
+}
+
+static void print_then_check_errno(void)
+{
+    errno = ENOENT;
+    coro_print_stderr("to the sinks %d", 7);
+    cr_assert_eq(errno, ENOENT);
+    coro_write_stderr("not to the sinks\n", 17);
+}
+
+Test(sched, log_sinks_receive_each_printed_line_with_its_prefix)
+{
+    struct sink_log a = {.len = 0}, b = {.len = 0};
+    cr_assert_eq(coro_log_sink_add(keep_text, &a), 0);
+    cr_assert_eq(coro_log_sink_add(keep_text, &b), 0);
+    char out[1024];
+    capture_stderr(print_then_check_errno, out, sizeof out);
+    cr_assert(strstr(out, " #0: to the sinks 7\n") != NULL, "%s", out);
+    for (struct sink_log *l = &a; l != NULL; l = l == &a ? &b : NULL) {
+        cr_assert_eq(l->calls, 1);
+        cr_assert(strstr(l->text, " #0: to the sinks 7\n") != NULL, "%s",
+                  l->text);
+        cr_assert_eq(l->text[l->len - 1], '\n');
+        cr_assert_eq(strstr(l->text, "not to the sinks"), NULL);
+    }
+    cr_assert_eq(coro_log_sink_remove(keep_text, &a), 0);
+    capture_stderr(print_then_check_errno, out, sizeof out);
+    cr_assert_eq(a.calls, 1, "a removed sink is not called");
+    cr_assert_eq(b.calls, 2);
+    cr_assert_eq(coro_log_sink_remove(keep_text, &b), 0);
+}
+
+static void printing_sink(const char *text, size_t len, void *ud)
+{
+    (void)text;
+    (void)len;
+    int *calls = ud;
+    ++*calls;
+    coro_print_stderr("from inside a sink"); /* stderr only */
+    cr_assert_eq(coro_log_sink_remove(printing_sink, ud), 0);
+}
+
+static void print_twice(void)
+{
+    coro_print_stderr("first");
+    coro_print_stderr("second");
+}
+
+Test(sched, a_sink_that_prints_or_removes_itself_is_not_called_again)
+{
+    int calls = 0;
+    cr_assert_eq(coro_log_sink_add(printing_sink, &calls), 0);
+    char out[1024];
+    capture_stderr(print_twice, out, sizeof out);
+    cr_assert_eq(calls, 1, "called %d times", calls);
+    cr_assert(strstr(out, "from inside a sink") != NULL, "%s", out);
+    cr_assert(strstr(out, "second") != NULL, "%s", out);
+}
+
+Test(sched, log_sink_calls_check_their_arguments_and_the_limit)
+{
+    static int uds[CORO_LOG_SINKS_MAX + 1];
+    cr_assert_eq(coro_log_sink_add(NULL, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_log_sink_remove(keep_text, NULL), -1);
+    cr_assert_eq(errno, ENOENT);
+    cr_assert_eq(coro_log_sink_remove(NULL, NULL), -1);
+    cr_assert_eq(errno, ENOENT);
+    for (int i = 0; i < CORO_LOG_SINKS_MAX; i++)
+        cr_assert_eq(coro_log_sink_add(keep_text, &uds[i]), 0);
+    cr_assert_eq(coro_log_sink_add(keep_text, &uds[0]), -1);
+    cr_assert_eq(errno, EEXIST);
+    cr_assert_eq(coro_log_sink_add(keep_text, &uds[CORO_LOG_SINKS_MAX]), -1);
+    cr_assert_eq(errno, EAGAIN);
+    for (int i = 0; i < CORO_LOG_SINKS_MAX; i++)
+        cr_assert_eq(coro_log_sink_remove(keep_text, &uds[i]), 0);
+    cr_assert_eq(coro_log_sink_add(keep_text, &uds[CORO_LOG_SINKS_MAX]), 0);
+    cr_assert_eq(coro_log_sink_remove(keep_text, &uds[CORO_LOG_SINKS_MAX]),
+                 0);
+}
+
 static void dump_now(void)
 {
     cr_assert_eq(coro_dump_on_signal(SIGUSR1), 0);
