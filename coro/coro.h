@@ -1019,12 +1019,13 @@ CORO_API int coro_backtrace_signal(const void *uctx, coro_t **co,
 
 /*
  * Write pc's name into buf like snprintf(): "func+0x1a (module)", or
- * "module+0x1f3c" when the symbol is not exported, or the bare address.
+ * "module+0x1f3c" when no symbol covers it, or the bare address.  Static
+ * functions are named from the module's own symbol table (read once).
  * is_return says pc is a return address (every pcs[i] of a backtrace but
  * the interrupted pc of a signal sample), so the call is looked up, not
  * the next instruction.  Returns the length it needed, or -1 with errno
- * EINVAL (buf NULL with len > 0).  Uses dladdr(): not async-signal-safe;
- * link programs with -rdynamic so their own functions are named.
+ * EINVAL (buf NULL with len > 0).  Not async-signal-safe (dladdr, file
+ * reads); thread-safe.
  */
 CORO_API int coro_symbolize(const void *pc, bool is_return, char *buf,
                             size_t len);

@@ -614,4 +614,10 @@ struct coro__sym {
 /* Fill *out for pc.  Not async-signal-safe (dladdr). */
 void coro__sys_symbolize(const void *pc, struct coro__sym *out);
 
+/* symtab.c: the function around pc in the module at path (loaded at
+ * base) from the module's own symbol table: *name (valid for the life of
+ * the process) and *off.  False when the file has no such symbol. */
+bool coro__symtab_find(const char *path, uintptr_t base, const void *pc,
+                       const char **name, uintptr_t *off);
+
 #endif /* CORO_CORO_INTERNAL_H */

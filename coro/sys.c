@@ -378,6 +378,10 @@ void coro__sys_symbolize(const void *pc, struct coro__sym *out)
         (uintptr_t)pc - at < sym->st_size) {
         out->name = di.dli_sname;
         out->name_off = (uintptr_t)pc - at;
+    } else if (di.dli_fname != NULL) {
+        /* A static (or, without -rdynamic, any) function of the module. */
+        coro__symtab_find(di.dli_fname, (uintptr_t)di.dli_fbase, pc,
+                          &out->name, &out->name_off);
     }
 #else
     /* Without symbol sizes the name may belong to an earlier function;

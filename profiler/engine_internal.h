@@ -147,7 +147,6 @@ void prof__drop(uint64_t n);
  * nothing names it, "module+0x1f3c", or "[module]" with bracket. */
 void prof__name_pc(const void *pc, bool is_return, bool bracket, char *buf,
                    size_t len);
-void prof__names_free(void);
 
 /* instrument.c */
 int prof__inst_init(void);      /* the tree's root and pseudo nodes */

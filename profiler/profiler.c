@@ -348,7 +348,6 @@ static void drop_data(void)
     e->loop = (struct prof_shadow){0};
     e->wait = (struct prof_shadow){0};
     prof__inst_free();
-    prof__names_free();
     for (int32_t i = 0; i < e->nended; i++)
         free(e->ended[i].name);
     free(e->ended);

@@ -2,7 +2,8 @@
  * Stacks and symbols: coro_backtrace() of a parked and of the running
  * coroutine, coro_backtrace_signal() from a real signal that interrupts a
  * busy coroutine, coro_symbolize(), and their errors.  The functions to be
- * found are exported (-rdynamic) and never inlined.
+ * found are never inlined; most are exported (-rdynamic), parked_fn is
+ * static (named from the program's own symbol table).
  */
 #include "helpers.h"
 
@@ -73,6 +74,8 @@ static int look_at_parked(void *arg)
     int mid = find_frame(pcs, n, "bt_parked_mid");
     cr_expect_geq(leaf, 0, "bt_parked_leaf not in the backtrace");
     cr_expect_gt(mid, leaf, "callers come after callees");
+    /* A static function is named from the program's own symbol table. */
+    cr_expect_gt(find_frame(pcs, n, "parked_fn"), mid);
     /* A short array keeps the innermost frames. */
     void *two[2];
     cr_expect_eq(coro_backtrace(co, two, 2), 2);
