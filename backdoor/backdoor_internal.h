@@ -126,6 +126,8 @@ int coro__bd_usage(coro_backdoor_session_t *s, const char *name);
 const char *coro__bd_shown(const char *w, char *buf, size_t len);
 
 /* Handlers of built-in commands that live outside commands.c. */
+int coro__bd_cmd_profile(coro_backdoor_session_t *s, int argc, char **argv,
+                         void *ud);
 int coro__bd_cmd_log(coro_backdoor_session_t *s, int argc, char **argv,
                      void *ud);
 int coro__bd_cmd_vars(coro_backdoor_session_t *s, int argc, char **argv,

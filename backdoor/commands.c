@@ -475,6 +475,12 @@ const struct coro__bd_cmd coro__bd_builtins[] = {
     {"selfish", "selfish [N]",
      "show or set the selfish acts new coroutines get before a yield",
      cmd_selfish, NULL},
+    {"profile",
+     "profile [start [sample [HZ]|instrument]|stop|reset|report [N]|folded|"
+     "flamegraph FILE|html FILE|save FILE]",
+     "the profiler: start, stop, a report of the top N functions, folded "
+     "stacks, or a flame graph, HTML page or profile saved as FILE",
+     coro__bd_cmd_profile, NULL},
     {"log", "log", "stream the program's log lines here until a key is pressed",
      coro__bd_cmd_log, NULL},
     {"vars", "vars", "the application's variables, with type and value",

@@ -19,7 +19,7 @@
  * warning in "log".
  *
  * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--backdoor ADDR]
- *                           [--profile FILE]
+ *                           [--backdoor-dir DIR] [--profile FILE]
  * Try: curl -v http://127.0.0.1:8080/
  *      wrk -c100 -d10s http://127.0.0.1:8080/
  * SIGINT or SIGTERM stops it cleanly (exit status 0).  With --profile,
@@ -215,6 +215,9 @@ static void usage(FILE *f, const char *prog)
             "  --profile-hz N  samples per second of CPU (default 1000)\n"
             "  --backdoor ADDR a console on unix:PATH or "
             "tcp:127.0.0.1:PORT\n"
+            "  --backdoor-dir DIR\n"
+            "                  where console commands may write files\n"
+            "                  (profile flamegraph NAME)\n"
             "  --help          show this and exit\n"
             "Prints \"listening on ADDR\" once ready; SIGINT or SIGTERM "
             "stop it.\n",
@@ -235,6 +238,7 @@ int main(int argc, char **argv)
 {
     const char *addr = "127.0.0.1:8080";
     const char *backdoor_addr = NULL;
+    const char *backdoor_dir = NULL; /* --backdoor-dir */
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"idle", required_argument, NULL, 'i'},
@@ -243,6 +247,7 @@ int main(int argc, char **argv)
         {"profile-mode", required_argument, NULL, 'm'},
         {"profile-hz", required_argument, NULL, 'z'},
         {"backdoor", required_argument, NULL, 'b'},
+        {"backdoor-dir", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -297,6 +302,9 @@ int main(int argc, char **argv)
         case 'b':
             backdoor_addr = optarg;
             break;
+        case 'd':
+            backdoor_dir = optarg;
+            break;
         case 'h':
             usage(stdout, argv[0]);
             return 0;
@@ -319,7 +327,7 @@ int main(int argc, char **argv)
     }
     coro_backdoor_t *bd = NULL;
     if (backdoor_addr != NULL &&
-        ((bd = server_backdoor(backdoor_addr, NULL)) == NULL ||
+        ((bd = server_backdoor(backdoor_addr, backdoor_dir)) == NULL ||
          add_backdoor_view(bd) != 0)) {
         fprintf(stderr, "%s: backdoor %s: %s\n", argv[0], backdoor_addr,
                 strerror(errno));

@@ -49,11 +49,12 @@ demo)
     echo "  look inside, from another terminal (docs/backdoor.md):"
     echo "         nc -U $sock"
     echo "         socat READLINE UNIX-CONNECT:$sock   (line editing, history)"
-    echo "         then: help, ps, where all, stats, vars, log"
+    echo "         then: help, ps, where all, stats, vars, log, profile start,"
+    echo "         profile report, profile flamegraph fg.svg (in build-default/)"
     echo "  stop:  Ctrl-C"
     echo "  (the coroutine tour is ./build-default/examples/demo)"
     exec ./build-default/examples/httpd --listen "127.0.0.1:$port" \
-        --backdoor "unix:build-default/httpd.sock"
+        --backdoor "unix:build-default/httpd.sock" --backdoor-dir build-default
     ;;
 test)
     variant=${2:-default}
