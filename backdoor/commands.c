@@ -40,23 +40,6 @@ const char *coro__bd_shown(const char *w, char *buf, size_t len)
     return buf;
 }
 
-static const char *state_name(int state)
-{
-    switch (state) {
-    case CORO_NEW:
-        return "new";
-    case CORO_RUNNABLE:
-        return "runnable";
-    case CORO_RUNNING:
-        return "running";
-    case CORO_WAITING:
-        return "waiting";
-    case CORO_DEAD:
-        return "dead";
-    }
-    return "?";
-}
-
 static double ms_of(int64_t ticks)
 {
     return (double)tsc_ticks_to_usec(ticks) / 1000.0;
@@ -199,7 +182,7 @@ static int cmd_ps(coro_backdoor_session_t *s, int argc, char **argv, void *ud)
         format_wait(&in, wait, sizeof wait);
         coro_backdoor_printf(s,
                              "%6d %-8s %10.3f %9" PRIu64 " %8.3f %-20s %s%s\n",
-                             in.id, state_name(in.state), ms_of(in.run_ticks),
+                             in.id, coro_state_name(in.state), ms_of(in.run_ticks),
                              in.switches, ms_of(in.max_slice_ticks), in.name,
                              wait, co == s->co ? " (this session)" : "");
         shown_n++;
@@ -218,7 +201,7 @@ static void where_one(coro_backdoor_session_t *s, coro_t *co)
     char wait[512];
     format_wait(&in, wait, sizeof wait);
     coro_backdoor_printf(s, "#%d '%s' %s%s: %s\n", in.id, in.name,
-                         state_name(in.state),
+                         coro_state_name(in.state),
                          co == s->co ? " (this session)" : "", wait);
     if (in.state == CORO_NEW || in.switches == 0) {
         coro_backdoor_printf(s, "  (not started: nothing on its stack)\n");

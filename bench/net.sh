@@ -18,31 +18,10 @@ DURATION=${DURATION:-10}
 REQUESTS=${REQUESTS:-200000}
 CONNS=${CONNS:-10000}
 
-need() {
-    missing=""
-    for p in wrk nginx-light redis-server redis-tools strace; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-    done
-    [ -z "$missing" ] && return 0
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing:$missing" >&2
-    $sudo apt-get update -qq
-    # The packaged services must not start system-wide instances.
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    $sudo chmod +x /usr/sbin/policy-rc.d
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing \
-        >/dev/null
-    $sudo rm -f /usr/sbin/policy-rc.d
-}
-
-for b in httpd respd; do
-    if [ ! -x "$BUILD/examples/$b" ]; then
-        echo "no $BUILD/examples/$b: build first (sh scripts/run.sh demo)" >&2
-        exit 2
-    fi
-done
-need
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need_build httpd respd
+bench_need wrk nginx-light redis-server redis-tools strace
 
 # Up to 65536 fds for us and our children, within the hard limit.
 hard=$(ulimit -Hn)
@@ -51,26 +30,6 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then
 else
     ulimit -n "$hard"
 fi
-
-tmp=$(mktemp -d)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null || true; done
-    for p in $pids; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Wait (at most 10 s) until something listens on 127.0.0.1:$1.
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    exit 1
-}
 
 HTTPD_PORT=18080
 NGINX_PORT=18081

@@ -18,51 +18,21 @@ CONNS=${CONNS:-100}
 HZ=${HZ:-1000}
 PORT=18085
 
-if [ ! -x "$BUILD/examples/httpd" ]; then
-    echo "no $BUILD/examples/httpd: build first (sh scripts/run.sh demo)" >&2
-    exit 2
-fi
-if ! dpkg -s wrk >/dev/null 2>&1; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing: wrk" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
-fi
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Wait (at most 10 s) until something listens on 127.0.0.1:$PORT.
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $PORT" >&2
-    exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need_build httpd
+bench_need wrk
 
 # One round: start httpd with "$@", load it, stop it; print requests/s.
 round() {
     "$BUILD/examples/httpd" --listen "127.0.0.1:$PORT" "$@" \
         >"$tmp/httpd.log" 2>&1 &
-    pid=$!
-    wait_port
+    local pid=$!
+    wait_port "$PORT"
     rps=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$PORT/" |
           awk '/^Requests\/sec/ {print $2}')
     kill -TERM "$pid"
     wait "$pid"
-    pid=""
     echo "$rps"
 }
 

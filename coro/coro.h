@@ -148,6 +148,10 @@ CORO_API int coro_set_name(coro_t *co, const char *name);
 /* The coroutine's state, or -1 with errno EINVAL. */
 CORO_API int coro_state(const coro_t *co);
 
+/* A state's name: "new", "runnable", "running", "waiting", "dead", or "?"
+ * for a value that is none of them.  Static storage; never NULL. */
+CORO_API const char *coro_state_name(int state);
+
 /* A snapshot of one coroutine, filled by coro_info(). */
 typedef struct coro_info {
     int id;                      /* see coro_id() */

@@ -72,7 +72,7 @@ void coro__buf_coro(struct coro__buf *b, const struct coro *co)
     coro__buf_str(b, "'");
 }
 
-static const char *state_name(int state)
+const char *coro_state_name(int state)
 {
     switch (state) {
     case CORO_NEW:
@@ -128,7 +128,7 @@ static void buf_where(struct coro__buf *b, const struct coro *co,
         coro__buf_str(b, " ");
     }
     coro__buf_str(b, "(");
-    coro__buf_str(b, state_name(co->state));
+    coro__buf_str(b, coro_state_name(co->state));
     coro__buf_str(b, ")");
 }
 

@@ -841,3 +841,15 @@ Test(sched, a_forked_child_runs_its_own_loop)
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+Test(sched, state_names_match_the_states)
+{
+    cr_expect_str_eq(coro_state_name(CORO_NEW), "new");
+    cr_expect_str_eq(coro_state_name(CORO_RUNNABLE), "runnable");
+    cr_expect_str_eq(coro_state_name(CORO_RUNNING), "running");
+    cr_expect_str_eq(coro_state_name(CORO_WAITING), "waiting");
+    cr_expect_str_eq(coro_state_name(CORO_DEAD), "dead");
+    cr_expect_str_eq(coro_state_name(0), "?");
+    cr_expect_str_eq(coro_state_name(-1), "?");
+    cr_expect_str_eq(coro_state_name(99), "?");
+}
