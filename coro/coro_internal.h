@@ -536,6 +536,9 @@ void coro__buf_site(struct coro__buf *b, const char *what, const void *addr,
  * pcs[max]; returns how many it kept (pc first).  Async-signal-safe. */
 int coro__walk(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
                uintptr_t *pcs, int max);
+/* Note the code segments of the loaded modules (once per process), for
+ * coro_backtrace_signal()'s recovery of a broken chain. */
+void coro__text_init(void);
 
 /* diag.c */
 void coro__default_notifier(coro_t *co, int status, int err);
@@ -603,6 +606,8 @@ void coro__sys_sigpipe_off(void);
 /* The interrupted pc and frame pointer from a signal handler's context;
  * false where the platform is unknown.  Async-signal-safe. */
 bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp);
+/* The interrupted stack pointer; false where unknown. */
+bool coro__sys_uctx_sp(const void *uctx, uintptr_t *sp);
 /* What a code address is, for a backtrace line. */
 struct coro__sym {
     const char *name;     /* the symbol containing pc, or NULL (none is

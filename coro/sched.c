@@ -80,6 +80,7 @@ struct sched *coro__sched(void)
     s->now = s->last_resync = tsc__read();
     s->default_selfish = CORO__SELFISH_DEFAULT;
     coro__latency_init(s);
+    coro__text_init();
     loop_stack_bounds(s);
 #if CORO__TSAN
     s->tsan_loop_fiber = __tsan_get_current_fiber();

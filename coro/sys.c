@@ -362,6 +362,21 @@ bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp)
 #endif
 }
 
+bool coro__sys_uctx_sp(const void *uctx, uintptr_t *sp)
+{
+    const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    *sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    return true;
+#elif defined(__aarch64__)
+    *sp = (uintptr_t)uc->uc_mcontext.sp;
+    return true;
+#else
+    (void)uc, (void)sp;
+    return false;
+#endif
+}
+
 void coro__sys_symbolize(const void *pc, struct coro__sym *out)
 {
     *out = (struct coro__sym){0};

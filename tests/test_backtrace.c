@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 TestSuite(backtrace, .init = sched_setup, .fini = sched_expect_empty,
           .timeout = 60);
@@ -226,6 +229,96 @@ Test(backtrace, signal_sample_names_the_interrupted_coroutine)
                  id);
     int caller = find_frame(sig_pcs, sig_n, "bt_spin_caller");
     cr_expect_geq(caller, 1, "bt_spin_caller is a caller of the sample");
+}
+
+/* ------------------------------------------------------------------ */
+/* A sample inside a system call wrapper                               */
+
+/* Some of glibc's cancellable wrappers (send, in a process with threads)
+ * use rbp as a scratch register around the system call, which breaks the
+ * frame-pointer chain right at the interrupted code; the walk finds the
+ * frame record above the stack pointer and goes on. */
+
+#define WSAMPLES 64
+static void *w_pcs[WSAMPLES][16];
+static int w_n[WSAMPLES];
+static _Atomic int w_count;
+static int w_fd = -1;
+
+static void on_write_sample(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig, (void)si;
+    int i = atomic_load(&w_count);
+    if (i >= WSAMPLES)
+        return;
+    int n = coro_backtrace_signal(uctx, NULL, w_pcs[i], 16);
+    if (n > 0) {
+        w_n[i] = n;
+        atomic_store(&w_count, i + 1);
+    }
+}
+
+__attribute__((noinline)) void bt_writer(void)
+{
+    char c = 'x';
+    /* Nobody reads the other end: once it is full, each call fails with
+     * EAGAIN, through the same system call path. */
+    while (atomic_load(&w_count) < WSAMPLES && !atomic_load(&spin_done))
+        (void)send(w_fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+__attribute__((noinline)) void bt_writer_caller(void)
+{
+    bt_writer();
+    __asm__ volatile("" ::: "memory");
+}
+
+static int writer_fn(void *arg)
+{
+    (void)arg;
+    bt_writer_caller();
+    return 0;
+}
+
+Test(backtrace, a_sample_in_a_system_call_wrapper_still_finds_the_callers)
+{
+    SKIP_UNDER_TSAN("it delays signals: the sampled context is stale");
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("ASan's write interceptor has no frame records");
+#endif
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_write_sample;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    w_fd = sv[0];
+    cr_assert_not_null(coro_spawn(writer_fn, NULL, "writer"));
+    struct kicker k = {.target = pthread_self()};
+    pthread_t t; /* a second thread: glibc takes the cancellable path */
+    cr_assert_eq(pthread_create(&t, NULL, kick, &k), 0);
+    cr_assert_eq(coro_event_loop(), 0);
+    atomic_store(&k.stop, true);
+    pthread_join(t, NULL);
+    signal(SIGUSR2, SIG_IGN);
+    close(sv[0]);
+    close(sv[1]);
+
+    int in_write = 0, found = 0;
+    for (int i = 0; i < atomic_load(&w_count); i++) {
+        char name[256];
+        coro_symbolize(w_pcs[i][0], false, name, sizeof name);
+        if (strstr(name, "send") == NULL || strstr(name, "libc") == NULL)
+            continue; /* not inside libc's send */
+        in_write++;
+        found += find_frame(w_pcs[i], w_n[i], "bt_writer_caller") > 0;
+    }
+    cr_assert_gt(in_write, 0, "no sample landed in send() in %d",
+                 atomic_load(&w_count));
+    cr_expect_geq(found * 2, in_write,
+                  "%d of %d samples in send() reach bt_writer_caller",
+                  found, in_write);
 }
 
 /* ------------------------------------------------------------------ */
