@@ -178,7 +178,7 @@ __attribute__((noinline)) int coro_backtrace(const coro_t *c, void **pcs,
     if (co->state == CORO_NEW || co->switches == 0)
         return 0; /* nothing on its stack yet */
     struct sched *s = coro__tls_sched;
-    if (s == NULL || coro_by_id(co->id) != c) {
+    if (s == NULL || !coro__stack_owned(s, co)) {
         errno = EINVAL; /* another thread's: its stack moves under us */
         return -1;
     }
@@ -195,6 +195,20 @@ __attribute__((noinline)) int coro_backtrace(const coro_t *c, void **pcs,
                       (uintptr_t)co->stack.hi, (uintptr_t *)pcs, max);
 }
 
+int coro__sample(const struct coro *co, const void *uctx, uintptr_t *pcs,
+                 int max)
+{
+    uintptr_t pc, fp, sp;
+    if (!coro__sys_uctx_regs(uctx, &pc, &fp, &sp))
+        return 0;
+    uintptr_t lo = (uintptr_t)co->stack.lo, hi = (uintptr_t)co->stack.hi;
+    int n = coro__walk(pc, fp, lo, hi, pcs, max);
+    uintptr_t ret, next;
+    if (n == 1 && max > 1 && (next = recover(sp, lo, hi, &ret)) != 0)
+        n = 1 + coro__walk(ret, next, lo, hi, pcs + 1, max - 1);
+    return n;
+}
+
 int coro_backtrace_signal(const void *uctx, coro_t **cop, void **pcs,
                           int max)
 {
@@ -208,19 +222,9 @@ int coro_backtrace_signal(const void *uctx, coro_t **cop, void **pcs,
     if (co == NULL ||
         atomic_load_explicit(&s->lat.switching, memory_order_relaxed))
         return 0;
-    uintptr_t pc, fp, sp;
-    if (!coro__sys_uctx_frame(uctx, &pc, &fp))
-        return 0;
-    if (cop != NULL)
+    int n = coro__sample(co, uctx, (uintptr_t *)pcs, max);
+    if (n > 0 && cop != NULL)
         *cop = (coro_t *)co;
-    uintptr_t lo = (uintptr_t)co->stack.lo, hi = (uintptr_t)co->stack.hi;
-    int n = coro__walk(pc, fp, lo, hi, (uintptr_t *)pcs, max);
-    uintptr_t ret, next;
-    if (n == 1 && max > 1 && coro__sys_uctx_sp(uctx, &sp) &&
-        (next = recover(sp, lo, hi, &ret)) != 0) {
-        n = 1 + coro__walk(ret, next, lo, hi, (uintptr_t *)pcs + 1,
-                           max - 1);
-    }
     return n;
 }
 

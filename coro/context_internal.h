@@ -68,6 +68,15 @@ void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask);
 bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
                      uintptr_t *fp);
 
+/*
+ * The pc, frame pointer and stack pointer in a ucontext_t: a signal
+ * handler's context or one saved by swapcontext.  False where the
+ * platform is unknown.  Async-signal-safe.  (sys.c; shared with the
+ * ucontext backend.)
+ */
+bool coro__sys_uctx_regs(const void *uctx, uintptr_t *pc, uintptr_t *fp,
+                         uintptr_t *sp);
+
 /* The backend's name: "asm-x86_64" or "ucontext". */
 const char *coro__ctx_name(void);
 

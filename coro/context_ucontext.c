@@ -64,21 +64,8 @@ bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
 {
     /* Saved by swapcontext in coro__ctx_switch; a made context holds what
      * getcontext saw, which the caller never walks (it has not run). */
-    const ucontext_t *uc = ctx->p;
-    if (uc == NULL)
-        return false;
-#if defined(__x86_64__)
-    *pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    *fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    return true;
-#elif defined(__aarch64__)
-    *pc = (uintptr_t)uc->uc_mcontext.pc;
-    *fp = (uintptr_t)uc->uc_mcontext.regs[29];
-    return true;
-#else
-    (void)pc, (void)fp;
-    return false;
-#endif
+    uintptr_t sp;
+    return ctx->p != NULL && coro__sys_uctx_regs(ctx->p, pc, fp, &sp);
 }
 
 const char *coro__ctx_name(void)

@@ -224,6 +224,9 @@ struct coro__stack {
  * coro goes, with only its stack member filled in (the caller sets every
  * other field), or NULL with errno. */
 struct coro *coro__stack_get(struct sched *s, size_t size);
+/* Whether co's record lies in one of s's stack slabs (a coroutine of this
+ * thread): one look per slab, no id table. */
+bool coro__stack_owned(struct sched *s, const struct coro *co);
 /* Give a stack back (its record becomes a free marker). */
 void coro__stack_put(struct sched *s, struct coro *co);
 /* Check the canary of an unguarded stack; abort with a report if broken. */
@@ -536,6 +539,11 @@ void coro__buf_site(struct coro__buf *b, const char *what, const void *addr,
  * pcs[max]; returns how many it kept (pc first).  Async-signal-safe. */
 int coro__walk(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
                uintptr_t *pcs, int max);
+/* The stack of co, the running coroutine, at the code a signal
+ * interrupted (uctx), into pcs[max], recovering a chain the interrupted
+ * code broke; returns how many (0 if unknown).  Async-signal-safe. */
+int coro__sample(const struct coro *co, const void *uctx, uintptr_t *pcs,
+                 int max);
 /* Note the code segments of the loaded modules (once per process), for
  * coro_backtrace_signal()'s recovery of a broken chain. */
 void coro__text_init(void);
@@ -574,9 +582,6 @@ void coro__sys_free(void *p);
 void coro__sys_fail(enum coro__sys_op op, int nth, int err);
 /* The maximum number of mappings the kernel allows this process. */
 long coro__sys_max_map_count(void);
-/* The stack pointer at a fault, from a signal handler's context (NULL
- * where unknown). */
-const char *coro__sys_fault_sp(const void *uctx);
 /* A cross-thread wake-up fd pair (the same fd twice for an eventfd):
  * open, signal from any thread, drain on the loop's thread, close. */
 int coro__sys_wakeup_open(int *rfd, int *wfd);
@@ -603,11 +608,7 @@ extern const int coro__sys_msg_nosignal;
  * it to ignored.  For writes that cannot say MSG_NOSIGNAL. */
 void coro__sys_sigpipe_off(void);
 
-/* The interrupted pc and frame pointer from a signal handler's context;
- * false where the platform is unknown.  Async-signal-safe. */
-bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp);
-/* The interrupted stack pointer; false where unknown. */
-bool coro__sys_uctx_sp(const void *uctx, uintptr_t *sp);
+/* coro__sys_uctx_regs(): see context_internal.h. */
 /* What a code address is, for a backtrace line. */
 struct coro__sym {
     const char *name;     /* the symbol containing pc, or NULL (none is

@@ -134,11 +134,9 @@ static void sample(struct sched *s, const void *uctx)
         start != atomic_load_explicit(&l->want_start, memory_order_acquire) ||
         l->sample_start == start)
         return;
-    uintptr_t pc, fp;
-    if (!coro__sys_uctx_frame(uctx, &pc, &fp))
+    l->npcs = coro__sample(co, uctx, l->pcs, CORO__LAT_FRAMES);
+    if (l->npcs == 0)
         return;
-    l->npcs = coro__walk(pc, fp, (uintptr_t)co->stack.lo,
-                         (uintptr_t)co->stack.hi, l->pcs, CORO__LAT_FRAMES);
     l->sample_ticks =
         atomic_load_explicit(&coro__coarse_ticks, memory_order_relaxed) -
         start;

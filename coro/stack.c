@@ -147,7 +147,10 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
     struct sched *s = coro__tls_sched;
     const struct coro *co = s != NULL ? s->current : NULL;
     const char *a = si->si_addr;
-    const char *sp = coro__sys_fault_sp(uctx);
+    uintptr_t pc, fp, spv;
+    const char *sp = coro__sys_uctx_regs(uctx, &pc, &fp, &spv)
+                         ? (const char *)spv
+                         : NULL;
     /* Ours if the fault is just below the running coroutine's stack (its
      * guard page, or a frame that jumped it), or if its stack pointer has
      * left the stack (an unguarded stack overflowing into its neighbour's
@@ -461,6 +464,16 @@ void coro__stack_put(struct sched *s, struct coro *co)
     st->hot++;
     if (c->hot_count > HOT_MAX + TRIM_BATCH)
         trim(st, c);
+}
+
+bool coro__stack_owned(struct sched *s, const struct coro *co)
+{
+    const char *p = (const char *)co;
+    for (const struct coro__slab *sl = s->stacks ? s->stacks->slabs : NULL;
+         sl != NULL; sl = sl->next)
+        if (p >= sl->map && p < sl->map + sl->map_len)
+            return true;
+    return false;
 }
 
 void coro__stack_stats(struct sched *s, coro_stats_t *out)

@@ -203,19 +203,6 @@ int coro__sys_pidfd_open(pid_t pid)
 #endif
 }
 
-const char *coro__sys_fault_sp(const void *uctx)
-{
-    const ucontext_t *uc = uctx;
-#if defined(__x86_64__)
-    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    return (const char *)uc->uc_mcontext.sp;
-#else
-    (void)uc;
-    return NULL;
-#endif
-}
-
 /* ------------------------------------------------------------------ */
 /* Sockets (socket.c)                                                  */
 
@@ -345,34 +332,22 @@ void coro__sys_sigpipe_off(void)
     pthread_once(&once, sigpipe_ignore);
 }
 
-bool coro__sys_uctx_frame(const void *uctx, uintptr_t *pc, uintptr_t *fp)
+bool coro__sys_uctx_regs(const void *uctx, uintptr_t *pc, uintptr_t *fp,
+                         uintptr_t *sp)
 {
     const ucontext_t *uc = uctx;
 #if defined(__x86_64__)
     *pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     *fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    *sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     return true;
 #elif defined(__aarch64__)
     *pc = (uintptr_t)uc->uc_mcontext.pc;
     *fp = (uintptr_t)uc->uc_mcontext.regs[29];
-    return true;
-#else
-    (void)uc, (void)pc, (void)fp;
-    return false;
-#endif
-}
-
-bool coro__sys_uctx_sp(const void *uctx, uintptr_t *sp)
-{
-    const ucontext_t *uc = uctx;
-#if defined(__x86_64__)
-    *sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    return true;
-#elif defined(__aarch64__)
     *sp = (uintptr_t)uc->uc_mcontext.sp;
     return true;
 #else
-    (void)uc, (void)sp;
+    (void)uc, (void)pc, (void)fp, (void)sp;
     return false;
 #endif
 }

@@ -119,18 +119,9 @@ static int acceptor(void *arg)
     coro_opts_t opts = {.name = "conn", .stack_size = stack_size};
     int one = 1;
     for (;;) {
-        int fd = coro_accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (stopping || errno == ECANCELED || errno == EBADF)
-                return 0;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM) {
-                coro_sleep(0.1); /* out of fds: the client stays queued */
-                continue;
-            }
-            coro_print_stderr("accept: %s", strerror(errno));
-            return -1;
-        }
+        int fd = server_accept(lfd, &stopping);
+        if (fd < 0)
+            return fd == -1 ? 0 : -1;
         /* Responses go out in one write per batch: Nagle would only
          * delay the rare second one. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

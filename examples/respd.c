@@ -1074,18 +1074,9 @@ static int acceptor(void *arg)
     int lfd = (int)(intptr_t)arg;
     const coro_opts_t opts = {.name = "conn", .stack_size = CONN_STACK};
     while (!srv.stopping) {
-        int fd = coro_accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (srv.stopping || errno == ECANCELED)
-                break;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM) {
-                coro_sleep(0.1); /* the client stays queued: retry */
-                continue;
-            }
-            coro_print_stderr("accept: %s", strerror(errno));
+        int fd = server_accept(lfd, &srv.stopping);
+        if (fd < 0)
             break;
-        }
         struct conn *c = conn_new(fd);
         if (c == NULL || coro_spawn_opts(conn_main, c, &opts) == NULL) {
             /* No memory: drop this client, keep serving the others. */

@@ -21,6 +21,23 @@ int server_listen(const char *addr, int backlog, char *name, size_t len)
     return lfd;
 }
 
+int server_accept(int lfd, const bool *stopping)
+{
+    for (;;) {
+        int fd = coro_accept(lfd, NULL, NULL);
+        if (fd >= 0)
+            return fd;
+        if (*stopping || errno == ECANCELED || errno == EBADF)
+            return -1;
+        if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
+            errno != ENOMEM) {
+            coro_print_stderr("accept: %s", strerror(errno));
+            return -2;
+        }
+        coro_sleep(0.1);
+    }
+}
+
 coro_backdoor_t *server_backdoor(const char *addr, const char *output_dir)
 {
     coro_backdoor_opts_t o = {.output_dir = output_dir};

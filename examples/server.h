@@ -6,12 +6,20 @@
 #ifndef CORO_EXAMPLES_SERVER_H
 #define CORO_EXAMPLES_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Listen on addr (any string coro_listen() takes) and write the address
  * it really listens on into name (addr itself if that cannot be read).
  * The fd, or -1 with errno. */
 int server_listen(const char *addr, int backlog, char *name, size_t len);
+
+/* Accept the next client on lfd for an accept loop.  Out of fds or
+ * memory, it waits 0.1 s and tries again (the client stays queued).
+ * Returns the client's fd; -1 when the loop should end quietly (*stopping
+ * set, the acceptor interrupted with ECANCELED, lfd closed); -2 on any
+ * other error, printed with coro_print_stderr(). */
+int server_accept(int lfd, const bool *stopping);
 
 typedef struct coro_backdoor coro_backdoor_t;
 

@@ -417,18 +417,9 @@ static int acceptor(void *arg)
 {
     int lfd = (int)(intptr_t)arg;
     for (;;) {
-        int fd = coro_accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (stopping || errno == ECANCELED || errno == EBADF)
-                return 0;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM) {
-                coro_sleep(0.1); /* out of fds: the client stays queued */
-                continue;
-            }
-            coro_print_stderr("accept: %s", strerror(errno));
-            return -1;
-        }
+        int fd = server_accept(lfd, &stopping);
+        if (fd < 0)
+            return fd == -1 ? 0 : -1;
         if (coro_spawn(serve, (void *)(intptr_t)fd, "conn") == NULL)
             coro_close(fd);
     }
