@@ -20,19 +20,24 @@
  * the ucontext backend, a pointer to a ucontext_t kept on that stack.
  */
 struct coro__ctx {
-    void *p; /* backend-defined; NULL until made or initialised */
+    void *p; /* backend-defined; NULL until started or initialised */
 };
 
 /* Bytes of storage coro__ctx_init_self() needs (a ucontext_t fits). */
 #define CORO__CTX_SELF_STORAGE 1024
 
 /*
- * Make *ctx start entry() on the stack [lo, hi) when first switched to.
- * hi is the first byte above the stack; the backend may keep its own
- * state just below it.  entry() must never return.
+ * Save the running state into *from, as coro__ctx_switch() does, and start
+ * a new context on the stack [lo, hi) by calling entry() there.  hi is the
+ * first byte above the stack; the backend may keep its own state just
+ * below it.  The new context's state goes to *to when it first switches
+ * away.  When entry() returns, the new context has ended: its state is
+ * dropped and the context entry() returned is resumed (one that has been
+ * saved by a switch or a start).  Returns when another context switches
+ * back to *from.
  */
-void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
-                    void (*entry)(void));
+void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
+                     void *hi, struct coro__ctx *(*entry)(void));
 
 /*
  * Prepare *ctx to receive the state of the running thread of control (the
@@ -62,8 +67,8 @@ void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask);
 /*
  * Where a suspended context resumes: the return address into the code
  * that switched away (*pc) and that code's frame pointer (*fp), for
- * walking its stack.  False when the context was made and never ran, or
- * the backend cannot tell.
+ * walking its stack.  False when the context never ran (its p is NULL),
+ * or the backend cannot tell.
  */
 bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
                      uintptr_t *fp);

@@ -16,8 +16,21 @@
 _Static_assert(sizeof(ucontext_t) <= CORO__CTX_SELF_STORAGE,
                "CORO__CTX_SELF_STORAGE too small for ucontext_t");
 
-void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
-                    void (*entry)(void))
+/* The entry of the context being started (one thread starts one at a
+ * time; makecontext passes only ints). */
+static _Thread_local struct coro__ctx *(*start_entry)(void);
+
+static void start_trampoline(void)
+{
+    struct coro__ctx *next = start_entry();
+    /* The new context has ended: drop it and go on with next. */
+    setcontext((ucontext_t *)next->p);
+    perror("coro: setcontext");
+    abort();
+}
+
+void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
+                     void *hi, struct coro__ctx *(*entry)(void))
 {
     /* Keep the ucontext_t just below the top of the new stack. */
     uintptr_t top = ((uintptr_t)hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
@@ -29,8 +42,10 @@ void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
     uc->uc_stack.ss_sp = lo;
     uc->uc_stack.ss_size = top - (uintptr_t)lo;
     uc->uc_link = NULL;
-    makecontext(uc, entry, 0);
-    ctx->p = uc;
+    makecontext(uc, start_trampoline, 0);
+    to->p = uc;
+    start_entry = entry;
+    coro__ctx_switch(from, to);
 }
 
 void coro__ctx_init_self(struct coro__ctx *ctx, void *storage)
@@ -62,8 +77,8 @@ void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask)
 bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
                      uintptr_t *fp)
 {
-    /* Saved by swapcontext in coro__ctx_switch; a made context holds what
-     * getcontext saw, which the caller never walks (it has not run). */
+    /* Saved by swapcontext in coro__ctx_switch.  A context is made when
+     * it starts, so one that never ran has none. */
     uintptr_t sp;
     return ctx->p != NULL && coro__sys_uctx_regs(ctx->p, pc, fp, &sp);
 }

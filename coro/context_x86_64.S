@@ -7,21 +7,21 @@
  * ABI makes those control words callee-saved, so a switch must keep them;
  * no signal mask is touched, which is what makes swapcontext slow.
  *
- * Indirect branch tracking (Intel CET IBT) would reject the jmp to a return
- * address; this file carries no CET property note, so binaries linking it
- * are not marked IBT-compatible and run without it.
+ * Intel CET would reject this code (a shadow stack cannot follow a switch
+ * of stacks, and entry points carry no endbr64); this file carries no CET
+ * property note, so binaries linking it are not marked CET-compatible and
+ * run without it.
  */
 #if defined(__x86_64__)
 
         .text
 
-/* void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to) */
-        .globl  coro__ctx_switch
-        .hidden coro__ctx_switch
-        .type   coro__ctx_switch, @function
-        .p2align 4
-coro__ctx_switch:
-        .cfi_startproc
+/*
+ * The first half of a switch: push the callee-saved registers and the
+ * control words, and leave our MXCSR in eax and x87 control word in r8d
+ * for RESUME.
+ */
+        .macro SAVE
         pushq   %rbp
         pushq   %rbx
         pushq   %r12
@@ -33,15 +33,18 @@ coro__ctx_switch:
         fnstcw  4(%rsp)
         movl    (%rsp), %eax                /* our MXCSR and x87 CW */
         movzwl  4(%rsp), %r8d
-        movq    %rsp, (%rdi)
-        movq    (%rsi), %rsp
-        /*
-         * Load the control words only when their control bits differ.
-         * Loading them is slow, and MXCSR also holds sticky exception
-         * flags (caller-saved) that differ between contexts all the time:
-         * restoring those on every switch costs ~50 ns here.  Each load
-         * reads exactly what one store wrote, so store forwarding works.
-         */
+        .endm
+
+/*
+ * The second half, with rsp at a frame SAVE pushed: load the control words
+ * only when their control bits differ from ours (eax, r8d), pop, return
+ * into the code that saved the frame.  Loading them is slow, and MXCSR
+ * also holds sticky exception flags (caller-saved) that differ between
+ * contexts all the time: restoring those on every switch costs ~50 ns
+ * here.  Each load reads exactly what one store wrote, so store forwarding
+ * works.
+ */
+        .macro RESUME
         movl    (%rsp), %edx
         xorl    %eax, %edx
         movzwl  4(%rsp), %r9d
@@ -60,59 +63,69 @@ coro__ctx_switch:
         /*
          * A plain ret keeps the return stack buffer balanced.  Every
          * coroutine switches from the same call site (the scheduler's
-         * do_switch), so this ret and the ones after it are predicted
-         * right; a pop+jmp would leave one stale entry per switch and make
-         * every later ret mispredict.
+         * do_switch), and a new one is entered by a call and ends by
+         * returning, so this ret and the ones after it are predicted
+         * right; a pop+jmp would leave one stale entry per switch and
+         * make every later ret mispredict.
          */
         ret
 2:      ldmxcsr (%rsp)
         fldcw   4(%rsp)
         jmp     1b
+        .endm
+
+/* void coro__ctx_switch(struct coro__ctx *from, struct coro__ctx *to) */
+        .globl  coro__ctx_switch
+        .hidden coro__ctx_switch
+        .type   coro__ctx_switch, @function
+        .p2align 4
+coro__ctx_switch:
+        .cfi_startproc
+        SAVE
+        movq    %rsp, (%rdi)
+        movq    (%rsi), %rsp
+        RESUME
         .cfi_endproc
         .size   coro__ctx_switch, .-coro__ctx_switch
 
 /*
- * void coro__ctx_make(struct coro__ctx *ctx, void *lo, void *hi,
- *                     void (*entry)(void))
- * Builds the frame coro__ctx_switch pops: entry goes in rbx, the return
- * address is the trampoline, and the control words are the caller's.
+ * void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to,
+ *                      void *lo, void *hi,
+ *                      struct coro__ctx *(*entry)(void))
+ *
+ * Save the running state into *from like coro__ctx_switch, then call
+ * entry() at the 16-aligned top of the stack below hi, as the outermost
+ * frame (rbp 0, return address undefined for unwinders).  When entry()
+ * returns the context to go on with, the new context has ended: its state
+ * is dropped and that context is resumed.  Being entered by a call and
+ * left by a return keeps the return stack buffer balanced, so the switch
+ * back into the starter is predicted.  *to is written when the new
+ * context first switches away.
  */
-        .globl  coro__ctx_make
-        .hidden coro__ctx_make
-        .type   coro__ctx_make, @function
+        .globl  coro__ctx_start
+        .hidden coro__ctx_start
+        .type   coro__ctx_start, @function
         .p2align 4
-coro__ctx_make:
+coro__ctx_start:
         .cfi_startproc
-        andq    $-16, %rdx                  /* 16-aligned top */
-        leaq    -64(%rdx), %rax
-        leaq    coro__ctx_trampoline(%rip), %r8
-        movq    %r8, 56(%rax)               /* return address */
-        movq    $0, 48(%rax)                /* rbp: end of frame chain */
-        movq    %rcx, 40(%rax)              /* rbx: entry */
-        movq    $0, 32(%rax)                /* r12 */
-        movq    $0, 24(%rax)                /* r13 */
-        movq    $0, 16(%rax)                /* r14 */
-        movq    $0, 8(%rax)                 /* r15 */
-        stmxcsr (%rax)
-        fnstcw  4(%rax)
-        movq    %rax, (%rdi)
-        ret
+        movq    %r8, %r10                   /* entry (SAVE uses r8) */
+        SAVE
+        movq    %rsp, (%rdi)
+        andq    $-16, %rcx                  /* 16-aligned top */
+        movq    %rcx, %rsp
+        xorl    %ebp, %ebp                  /* end of the frame chain */
+        .cfi_undefined rip                  /* unwinders stop here */
+        callq   *%r10
+        movq    %rax, %rsi                  /* the context to go on with */
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movl    (%rsp), %eax
+        movzwl  4(%rsp), %r8d
+        movq    (%rsi), %rsp
+        RESUME
         .cfi_endproc
-        .size   coro__ctx_make, .-coro__ctx_make
-
-/*
- * First code a new context runs, entered by the ret of coro__ctx_switch
- * with rsp 16-aligned.  It is the outermost frame: unwinders stop here.
- */
-        .type   coro__ctx_trampoline, @function
-        .p2align 4
-coro__ctx_trampoline:
-        .cfi_startproc
-        .cfi_undefined rip
-        callq   *%rbx
-        ud2                                 /* entry never returns */
-        .cfi_endproc
-        .size   coro__ctx_trampoline, .-coro__ctx_trampoline
+        .size   coro__ctx_start, .-coro__ctx_start
 
 #endif /* __x86_64__ */
 

@@ -29,8 +29,9 @@ const char *coro__ctx_name(void)
 bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
                      uintptr_t *fp)
 {
-    /* The frame coro__ctx_switch pushed (context_x86_64.S): rbp at 48,
-     * the return address at 56.  A made context's rbp is 0. */
+    /* The frame a switch or start pushed (context_x86_64.S): rbp at 48,
+     * the return address at 56.  No context yet: NULL; rbp 0: code
+     * without a frame chain. */
     const uintptr_t *sp = ctx->p;
     if (sp == NULL || sp[6] == 0)
         return false;

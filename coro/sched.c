@@ -269,14 +269,18 @@ static void after_switch(struct sched *s)
     }
 }
 
+static struct coro__ctx *entry(void);
+
 /*
- * Switch from `from` to `to` (NULL means the loop) at time now: account
- * the slice that ends, run hooks, tell ASan, switch.  Returns when `from`
- * is switched back in.
+ * What a switch from `from` to `to` (NULL means the loop) at time now does
+ * before the context changes: account the slice that ends, run hooks, tell
+ * the sanitizers.  *fake receives ASan's fake stack of `from`, unless from
+ * has ended (its fake stack is dropped).
  */
-static void do_switch(struct sched *s, struct coro *from, struct coro *to,
-                      int64_t now)
+static inline void switch_begin(struct sched *s, struct coro *from,
+                                struct coro *to, int64_t now, void **fake)
 {
+    (void)fake;
     coro__switch_mark(s, true);
     int64_t threshold = atomic_load_explicit(&s->lat.threshold_ticks,
                                              memory_order_relaxed);
@@ -310,13 +314,12 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
                               memory_order_relaxed);
     }
 #if CORO__ASAN
-    void *fake = NULL;
-    bool dying = from != NULL && from == s->dead;
+    bool dying = from != NULL && from->state == CORO_DEAD;
     if (to != NULL)
-        __sanitizer_start_switch_fiber(dying ? NULL : &fake, to->stack.lo,
+        __sanitizer_start_switch_fiber(dying ? NULL : fake, to->stack.lo,
                                        (size_t)(to->stack.hi - to->stack.lo));
     else
-        __sanitizer_start_switch_fiber(dying ? NULL : &fake,
+        __sanitizer_start_switch_fiber(dying ? NULL : fake,
                                        s->asan_loop_stack_lo,
                                        s->asan_loop_stack_size);
 #endif
@@ -325,18 +328,35 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
     __tsan_switch_to_fiber(to != NULL ? to->tsan_fiber : s->tsan_loop_fiber,
                            0);
 #endif
-    coro__ctx_switch(from != NULL ? &from->ctx : &s->loop_ctx,
-                     to != NULL ? &to->ctx : &s->loop_ctx);
+}
+
+/*
+ * Switch from `from` to `to` (NULL means the loop) at time now.  A
+ * coroutine that has never run is started by a call on its stack (entry()
+ * returns when it ends).  Returns when `from` is switched back in.
+ */
+static void do_switch(struct sched *s, struct coro *from, struct coro *to,
+                      int64_t now)
+{
+    void *fake = NULL;
+    bool fresh = to != NULL && to->switches == 0;
+    switch_begin(s, from, to, now, &fake);
+    struct coro__ctx *from_ctx = from != NULL ? &from->ctx : &s->loop_ctx;
+    if (fresh)
+        coro__ctx_start(from_ctx, &to->ctx, to->stack.lo, to->stack.hi,
+                        entry);
+    else
+        coro__ctx_switch(from_ctx, to != NULL ? &to->ctx : &s->loop_ctx);
 #if CORO__ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     after_switch(s);
 }
 
-void coro__switch_out(struct sched *s)
+/* The coroutine to switch to from the running one at time now: the head
+ * of the run queue, or NULL (the loop) when the loop has work. */
+static inline struct coro *pick_next(struct sched *s, int64_t now)
 {
-    struct coro *from = s->current;
-    int64_t now = coro__coarse_now(s);
     struct coro *to = NULL;
     /* Go straight to the next coroutine unless the loop has work. */
     if (CORO__LIKELY(!s->exit_requested && s->chain < CHAIN_MAX &&
@@ -345,6 +365,14 @@ void coro__switch_out(struct sched *s)
     /* A yield with nobody else to run counts too, or a coroutine that
      * keeps yielding would keep the loop from ever polling the fds. */
     s->chain++;
+    return to;
+}
+
+void coro__switch_out(struct sched *s)
+{
+    struct coro *from = s->current;
+    int64_t now = coro__coarse_now(s);
+    struct coro *to = pick_next(s, now);
     if (to == from) {
         from->state = CORO_RUNNING;
         return;
@@ -355,10 +383,14 @@ void coro__switch_out(struct sched *s)
 /* ------------------------------------------------------------------ */
 /* Creating, starting, ending                                          */
 
-static void end(struct sched *s, struct coro *co, int status, int err);
+static void finish(struct sched *s, struct coro *co, int status, int err);
 
-/* First code a new coroutine runs. */
-static void entry(void)
+/*
+ * First code a new coroutine runs, called by coro__ctx_start() on its
+ * stack.  When the coroutine's function returns, it ends and entry()
+ * returns the context to go on with: the ended one is never saved.
+ */
+static struct coro__ctx *entry(void)
 {
     struct sched *s = coro__tls_sched;
 #if CORO__ASAN
@@ -368,7 +400,15 @@ static void entry(void)
     struct coro *co = s->current;
     errno = 0;
     int status = co->fn(co->arg);
-    end(s, co, status, status < 0 ? errno : 0);
+    finish(s, co, status, status < 0 ? errno : 0);
+    int64_t now = coro__coarse_now(s);
+    struct coro *to = pick_next(s, now);
+    if (to != NULL && to->switches == 0) {
+        do_switch(s, co, to, now); /* a start: never comes back */
+        abort();
+    }
+    switch_begin(s, co, to, now, NULL);
+    return to != NULL ? &to->ctx : &s->loop_ctx;
 }
 
 static size_t round_stack(size_t size)
@@ -441,7 +481,7 @@ static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
 #if CORO__TSAN
     co->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    coro__ctx_make(&co->ctx, co->stack.lo, co->stack.hi, entry);
+    co->ctx.p = NULL; /* made when it first runs */
     registry_add(s, co);
     if (CORO__UNLIKELY(s->has_hooks) && s->hooks.spawn != NULL)
         s->hooks.spawn(co, s->hooks.ud);
@@ -502,7 +542,9 @@ struct join_wait {
     bool done;           /* status delivered: the join has succeeded */
 };
 
-static void end(struct sched *s, struct coro *co, int status, int err)
+/* End co with status and err: deliver them to its joiners, and leave it
+ * for release unless it waits to be joined.  The caller switches away. */
+static void finish(struct sched *s, struct coro *co, int status, int err)
 {
     co->status = status;
     co->err = err;
@@ -531,15 +573,17 @@ static void end(struct sched *s, struct coro *co, int status, int err)
      * stays until coro_join() collects it. */
     if (joined || !co->joinable)
         s->dead = co; /* freed once we are off its stack */
-    coro__switch_out(s);
-    abort(); /* a dead coroutine is never switched back in */
 }
 
 void coro_exit(int status)
 {
     struct coro *self = coro__self();
-    if (self != NULL)
-        end(coro__tls_sched, self, status, status < 0 ? errno : 0);
+    if (self == NULL)
+        return;
+    struct sched *s = coro__tls_sched;
+    finish(s, self, status, status < 0 ? errno : 0);
+    coro__switch_out(s);
+    abort(); /* a dead coroutine is never switched back in */
 }
 
 static void join_cancel(struct coro__wait *w)
