@@ -30,6 +30,10 @@ struct coro__offload;
 
 #define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* For the few functions on the switch and spawn paths that GCC would
+ * otherwise call: each call costs a dozen instructions of register saves
+ * there. */
+#define CORO__INLINE inline __attribute__((always_inline))
 #define CORO__NEVER INT64_MAX /* a deadline that never comes */
 
 /* AddressSanitizer needs to be told about stack switches. */
@@ -106,7 +110,15 @@ static inline int64_t coro__timer_next(const struct coro__timer_heap *h)
 }
 void coro__timer_arm(struct coro__timer_heap *h, struct coro__timer *t,
                      int64_t deadline);
-void coro__timer_disarm(struct coro__timer_heap *h, struct coro__timer *t);
+/* Take the armed timer t out of the heap. */
+void coro__timer_remove(struct coro__timer_heap *h, struct coro__timer *t);
+/* Disarm t if it is armed. */
+static inline void coro__timer_disarm(struct coro__timer_heap *h,
+                                      struct coro__timer *t)
+{
+    if (t->armed)
+        coro__timer_remove(h, t);
+}
 /* Fire every timer whose deadline is <= now, earliest first, and return
  * how many fired. */
 size_t coro__timer_fire_due(struct coro__timer_heap *h, int64_t now);
@@ -147,14 +159,8 @@ struct coro__wait {
     struct coro__timer timer;   /* armed at the nearest deadline */
 };
 
-/* Fail at once (-1, errno) if the caller may not block now: EPERM outside
- * a coroutine, a pending interrupt, a passed deadline.  Otherwise 0. */
-int coro__wait_begin(struct coro__wait *w);
 /* Park until woken; returns 0 or -1 with errno (w->err). */
 int coro__wait_park(struct coro__wait *w);
-/* Wake w's coroutine by its object with payload value; false if it was
- * already woken by another cause. */
-bool coro__wake(struct coro__wait *w, intptr_t value);
 /* Fill a wait record for a blocking call (deadline NEVER, no object).
  * Field by field: zeroing the whole record costs a rep stos per wait. */
 static inline void coro__wait_init(struct coro__wait *w, const char *what,
@@ -184,9 +190,41 @@ static inline void coro__wait_init(struct coro__wait *w, const char *what,
 struct coro__waitq {
     struct coro__wait *head, *tail;
 };
-void coro__waitq_push(struct coro__waitq *q, struct coro__wait *w);
-void coro__waitq_remove(struct coro__waitq *q, struct coro__wait *w);
-struct coro__wait *coro__waitq_pop(struct coro__waitq *q);
+static inline void coro__waitq_push(struct coro__waitq *q,
+                                    struct coro__wait *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail != NULL)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->queued = true;
+}
+
+static inline void coro__waitq_remove(struct coro__waitq *q,
+                                      struct coro__wait *w)
+{
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = false;
+}
+
+static inline struct coro__wait *coro__waitq_pop(struct coro__waitq *q)
+{
+    struct coro__wait *w = q->head;
+    if (w != NULL)
+        coro__waitq_remove(q, w);
+    return w;
+}
 
 /* ------------------------------------------------------------------ */
 /* Deadlines (deadline.c).                                             */
@@ -418,7 +456,46 @@ static inline struct coro *coro__self(void)
 /* A valid coroutine record, or NULL with errno EINVAL. */
 struct coro *coro__check(const coro_t *co);
 /* Put co at the tail of the run queue. */
-void coro__make_runnable(struct sched *s, struct coro *co);
+static inline void coro__make_runnable(struct sched *s, struct coro *co)
+{
+    co->state = CORO_RUNNABLE;
+    co->run_next = NULL;
+    if (s->run_tail != NULL)
+        s->run_tail->run_next = co;
+    else
+        s->run_head = co;
+    s->run_tail = co;
+    s->run_count++;
+}
+
+/* Wake w's coroutine by its object with payload value; false if it was
+ * already woken by another cause. */
+static inline bool coro__wake(struct coro__wait *w, intptr_t value)
+{
+    struct coro *co = w->co;
+    if (co->state != CORO_WAITING || co->wait != w)
+        return false;
+    w->cause = CORO__WOKEN_BY_OBJECT;
+    w->value = value;
+    coro__make_runnable(coro__tls_sched, co);
+    return true;
+}
+
+/* coro__wait_begin() for a coroutine with a pending interrupt or a
+ * deadline (wait.c). */
+int coro__wait_begin_check(struct coro__wait *w);
+/* Fail at once (-1, errno) if the caller may not block now: EPERM outside
+ * a coroutine, a pending interrupt, a passed deadline.  Otherwise 0. */
+static inline int coro__wait_begin(struct coro__wait *w)
+{
+    struct coro *co = coro__self();
+    if (co == NULL)
+        return -1;
+    w->co = co;
+    if (CORO__LIKELY(co->pending_err == 0 && co->deadlines == NULL))
+        return 0;
+    return coro__wait_begin_check(w);
+}
 /* Switch away from the running coroutine, which has set its state; returns
  * when it is switched back in. */
 void coro__switch_out(struct sched *s);

@@ -188,7 +188,7 @@ static int id_next(struct sched *s)
 }
 
 /* Add co to the id table and the list of all coroutines. */
-static void registry_add(struct sched *s, struct coro *co)
+static CORO__INLINE void registry_add(struct sched *s, struct coro *co)
 {
     if (s->id_hash != NULL)
         hash_link(bucket(s, co->id), co);
@@ -202,7 +202,8 @@ static void registry_add(struct sched *s, struct coro *co)
     s->count++;
 }
 
-static void registry_remove(struct sched *s, struct coro *co)
+static CORO__INLINE void registry_remove(struct sched *s,
+                                        struct coro *co)
 {
     if (s->id_hash != NULL) {
         *co->hash_pprev = co->hash_next; /* O(1): no walk along the chain */
@@ -221,7 +222,7 @@ static void registry_remove(struct sched *s, struct coro *co)
 }
 
 /* Forget co entirely and give its stack back. */
-static void release(struct sched *s, struct coro *co)
+static CORO__INLINE void release(struct sched *s, struct coro *co)
 {
     registry_remove(s, co);
 #if CORO__TSAN
@@ -233,18 +234,6 @@ static void release(struct sched *s, struct coro *co)
 
 /* ------------------------------------------------------------------ */
 /* Run queue and switching                                             */
-
-void coro__make_runnable(struct sched *s, struct coro *co)
-{
-    co->state = CORO_RUNNABLE;
-    co->run_next = NULL;
-    if (s->run_tail != NULL)
-        s->run_tail->run_next = co;
-    else
-        s->run_head = co;
-    s->run_tail = co;
-    s->run_count++;
-}
 
 static struct coro *run_pop(struct sched *s)
 {
@@ -277,7 +266,7 @@ static struct coro__ctx *entry(void);
  * the sanitizers.  *fake receives ASan's fake stack of `from`, unless from
  * has ended (its fake stack is dropped).
  */
-static inline void switch_begin(struct sched *s, struct coro *from,
+static CORO__INLINE void switch_begin(struct sched *s, struct coro *from,
                                 struct coro *to, int64_t now, void **fake)
 {
     (void)fake;
@@ -383,7 +372,8 @@ void coro__switch_out(struct sched *s)
 /* ------------------------------------------------------------------ */
 /* Creating, starting, ending                                          */
 
-static void finish(struct sched *s, struct coro *co, int status, int err);
+static CORO__INLINE void finish(struct sched *s, struct coro *co, int status,
+                               int err);
 
 /*
  * First code a new coroutine runs, called by coro__ctx_start() on its
@@ -403,12 +393,20 @@ static struct coro__ctx *entry(void)
     finish(s, co, status, status < 0 ? errno : 0);
     int64_t now = coro__coarse_now(s);
     struct coro *to = pick_next(s, now);
+#if CORO__ASAN || CORO__TSAN
+    /* The sanitizers keep a shadow of each fiber's frames: once the
+     * switch has begun, no frame of this one may return.  Switch away for
+     * good instead. */
+    do_switch(s, co, to, now);
+    abort();
+#else
     if (to != NULL && to->switches == 0) {
         do_switch(s, co, to, now); /* a start: never comes back */
         abort();
     }
     switch_begin(s, co, to, now, NULL);
     return to != NULL ? &to->ctx : &s->loop_ctx;
+#endif
 }
 
 static size_t round_stack(size_t size)
@@ -427,7 +425,8 @@ static void set_name(struct coro *co, const char *name)
     co->name[i] = '\0';
 }
 
-static struct coro *create(coro_fn fn, void *arg, const coro_opts_t *opts)
+static CORO__INLINE struct coro *create(coro_fn fn, void *arg,
+                                        const coro_opts_t *opts)
 {
     static const coro_opts_t defaults;
     if (opts == NULL)
@@ -544,7 +543,8 @@ struct join_wait {
 
 /* End co with status and err: deliver them to its joiners, and leave it
  * for release unless it waits to be joined.  The caller switches away. */
-static void finish(struct sched *s, struct coro *co, int status, int err)
+static CORO__INLINE void finish(struct sched *s, struct coro *co, int status,
+                               int err)
 {
     co->status = status;
     co->err = err;

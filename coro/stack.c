@@ -92,7 +92,6 @@ struct coro__stacks {
     size_t lead_guards;                  /* unguarded slabs' first stacks,
                                             guarded by the spare page */
     size_t in_use;                       /* stacks held by coroutines */
-    size_t hot;                          /* hot cached stacks, all classes */
 };
 
 static size_t page_size;
@@ -224,10 +223,9 @@ static struct coro__stacks *stacks_of(struct sched *s)
     return s->stacks;
 }
 
-static struct stack_class *class_of(struct coro__stacks *st, size_t size)
+static __attribute__((noinline)) struct stack_class *
+class_find(struct coro__stacks *st, size_t size)
 {
-    if (CORO__LIKELY(st->cls[0].size == size))
-        return &st->cls[0]; /* the default size, nearly always */
     for (size_t i = 0; i < st->ncls; i++)
         if (st->cls[i].size == size)
             return &st->cls[i];
@@ -239,6 +237,14 @@ static struct stack_class *class_of(struct coro__stacks *st, size_t size)
     memset(c, 0, sizeof *c);
     c->size = size;
     return c;
+}
+
+static inline struct stack_class *class_of(struct coro__stacks *st,
+                                           size_t size)
+{
+    if (CORO__LIKELY(st->cls[0].size == size))
+        return &st->cls[0]; /* the default size, nearly always */
+    return class_find(st, size);
 }
 
 /* Map a new slab for class c; NULL with errno. */
@@ -334,7 +340,29 @@ static struct coro *record_of(char *lo, size_t size)
     return (struct coro *)(lo + size - CANARY_BYTES - RECORD_BYTES);
 }
 
+static __attribute__((noinline)) struct coro *
+stack_get_slow(struct sched *s, size_t size);
+
 struct coro *coro__stack_get(struct sched *s, size_t size)
+{
+    /* The common case first: a hot stack of the default size, whose
+     * record still holds its stack's description. */
+    struct coro__stacks *st = s->stacks;
+    if (CORO__LIKELY(st != NULL)) {
+        struct stack_class *c = &st->cls[0];
+        struct coro *co = c->hot;
+        if (CORO__LIKELY(co != NULL && c->size == size)) {
+            c->hot = co->run_next;
+            c->hot_count--;
+            st->in_use++;
+            return co;
+        }
+    }
+    return stack_get_slow(s, size);
+}
+
+static __attribute__((noinline)) struct coro *
+stack_get_slow(struct sched *s, size_t size)
 {
     struct coro__stacks *st = stacks_of(s);
     if (st == NULL)
@@ -351,7 +379,6 @@ struct coro *coro__stack_get(struct sched *s, size_t size)
         co = c->hot;
         c->hot = co->run_next;
         c->hot_count--;
-        st->hot--;
         lo = co->stack.lo;
         guarded = co->stack.guarded;
         slab = co->stack.slab;
@@ -417,7 +444,7 @@ static void release_run(struct stack_class *c, const struct cold *first,
 
 /* Move TRIM_BATCH stacks from the hot cache to the cold list, releasing
  * their pages with as few madvise calls as their layout allows. */
-static void trim(struct coro__stacks *st, struct stack_class *c)
+static __attribute__((noinline)) void trim(struct stack_class *c)
 {
     size_t n = TRIM_BATCH < c->hot_count ? TRIM_BATCH : c->hot_count;
     if (c->cold_cap - c->cold_count < n) {
@@ -438,7 +465,6 @@ static void trim(struct coro__stacks *st, struct stack_class *c)
         batch[i] = (struct cold){co->stack.lo, co->stack.slab};
     }
     c->hot_count -= n;
-    st->hot -= n;
     c->cold_count += n;
     qsort(batch, n, sizeof *batch, by_address);
     size_t start = 0;
@@ -461,9 +487,8 @@ void coro__stack_put(struct sched *s, struct coro *co)
     co->run_next = c->hot;
     c->hot = co;
     c->hot_count++;
-    st->hot++;
     if (c->hot_count > HOT_MAX + TRIM_BATCH)
-        trim(st, c);
+        trim(c);
 }
 
 bool coro__stack_owned(struct sched *s, const struct coro *co)
@@ -482,7 +507,9 @@ void coro__stack_stats(struct sched *s, coro_stats_t *out)
     if (st == NULL)
         return;
     out->stacks_in_use = st->in_use;
-    out->stacks_cached = st->hot;
+    out->stacks_cached = 0;
+    for (size_t i = 0; i < st->ncls; i++)
+        out->stacks_cached += st->cls[i].hot_count;
     out->stacks_guarded = st->guarded + st->lead_guards;
 }
 

@@ -86,10 +86,8 @@ void coro__timer_arm(struct coro__timer_heap *h, struct coro__timer *t,
         node_swap(h, n->parent, n);
 }
 
-void coro__timer_disarm(struct coro__timer_heap *h, struct coro__timer *t)
+void coro__timer_remove(struct coro__timer_heap *h, struct coro__timer *t)
 {
-    if (!t->armed)
-        return;
     t->armed = false;
     struct coro__heap_node *node = &t->node;
     /* Unlink the last node and put it where node was. */

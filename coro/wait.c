@@ -12,46 +12,9 @@
 
 #include <stddef.h>
 
-void coro__waitq_push(struct coro__waitq *q, struct coro__wait *w)
+int coro__wait_begin_check(struct coro__wait *w)
 {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail != NULL)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->queued = true;
-}
-
-void coro__waitq_remove(struct coro__waitq *q, struct coro__wait *w)
-{
-    if (w->prev != NULL)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next != NULL)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->queued = false;
-}
-
-struct coro__wait *coro__waitq_pop(struct coro__waitq *q)
-{
-    struct coro__wait *w = q->head;
-    if (w != NULL)
-        coro__waitq_remove(q, w);
-    return w;
-}
-
-int coro__wait_begin(struct coro__wait *w)
-{
-    struct coro *co = coro__self();
-    if (co == NULL)
-        return -1;
-    w->co = co;
+    struct coro *co = w->co;
     if (co->pending_err != 0) {
         errno = co->pending_err;
         co->pending_err = 0;
@@ -83,7 +46,8 @@ int coro__wait_park(struct coro__wait *w)
 {
     struct sched *s = coro__tls_sched;
     struct coro *co = w->co;
-    int64_t outer = coro__deadline_min(co);
+    int64_t outer = co->deadlines != NULL ? coro__deadline_min(co)
+                                          : CORO__NEVER;
     int64_t at = w->deadline < outer ? w->deadline : outer;
     w->cause = CORO__WOKEN_NOT;
     w->err = 0;
@@ -113,17 +77,6 @@ int coro__wait_park(struct coro__wait *w)
         return -1;
     }
     return 0;
-}
-
-bool coro__wake(struct coro__wait *w, intptr_t value)
-{
-    struct coro *co = w->co;
-    if (co->state != CORO_WAITING || co->wait != w)
-        return false;
-    w->cause = CORO__WOKEN_BY_OBJECT;
-    w->value = value;
-    coro__make_runnable(coro__tls_sched, co);
-    return true;
 }
 
 int coro_interrupt(coro_t *c, int err)
