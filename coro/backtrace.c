@@ -151,7 +151,7 @@ int coro__walk(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t next = frame[0], ret = frame[1];
         if (ret == 0)
-            break; /* the outermost frame (the context trampoline) */
+            break; /* no return address: the end of the chain */
         pcs[n++] = ret;
         if (next <= fp)
             break;

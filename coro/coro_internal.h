@@ -496,9 +496,6 @@ static inline int coro__wait_begin(struct coro__wait *w)
         return 0;
     return coro__wait_begin_check(w);
 }
-/* Switch away from the running coroutine, which has set its state; returns
- * when it is switched back in. */
-void coro__switch_out(struct sched *s);
 /* Free a coroutine that never ran (in_parallel's ENOMEM path). */
 void coro__discard(struct sched *s, struct coro *co);
 /* Mark the start of a switch for the watchdog's signal handler (see
@@ -578,6 +575,62 @@ static inline int64_t coro__coarse_now(const struct sched *s)
     int64_t t = atomic_load_explicit(&coro__coarse_ticks,
                                      memory_order_relaxed);
     return t > s->now ? t : s->now;
+}
+
+/* Direct switches before the loop gets a pass: bounds how long timers (and
+ * I/O) wait behind coroutines that keep waking each other, should the
+ * coarse clock not advance. */
+#define CORO__CHAIN_MAX 256
+
+/* Take the head of the run queue, or NULL. */
+static inline struct coro *coro__run_pop(struct sched *s)
+{
+    struct coro *co = s->run_head;
+    if (co != NULL) {
+        s->run_head = co->run_next;
+        if (s->run_head == NULL)
+            s->run_tail = NULL;
+        s->run_count--;
+    }
+    return co;
+}
+
+/* The coroutine to switch to from the running one at time now: the head
+ * of the run queue, or NULL (the loop) when the loop has work. */
+static inline struct coro *coro__pick_next(struct sched *s, int64_t now)
+{
+    struct coro *to = NULL;
+    /* Go straight to the next coroutine unless the loop has work. */
+    if (CORO__LIKELY(!s->exit_requested && s->chain < CORO__CHAIN_MAX &&
+                     now < coro__timer_next(&s->timers)))
+        to = coro__run_pop(s);
+    /* A yield with nobody else to run counts too, or a coroutine that
+     * keeps yielding would keep the loop from ever polling the fds. */
+    s->chain++;
+    return to;
+}
+
+/*
+ * Switch from `from` to `to` (NULL means the loop) at time now (sched.c).
+ * A coroutine that has never run is started by a call on its stack.
+ * Returns when `from` is switched back in.  Every switch goes through this
+ * one function, so that the return after each is predicted.
+ */
+void coro__do_switch(struct sched *s, struct coro *from, struct coro *to,
+                     int64_t now);
+
+/* Switch away from the running coroutine, which has set its state; returns
+ * when it is switched back in. */
+static inline void coro__switch_out(struct sched *s)
+{
+    struct coro *from = s->current;
+    int64_t now = coro__coarse_now(s);
+    struct coro *to = coro__pick_next(s, now);
+    if (to == from) {
+        from->state = CORO_RUNNING;
+        return;
+    }
+    coro__do_switch(s, from, to, now);
 }
 
 /* process.c: nothing to free yet; for coro_fini. */

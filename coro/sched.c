@@ -42,10 +42,6 @@ __thread struct sched *coro__tls_sched;
  * program that never looks up an id pays neither the byte nor the links
  * at each spawn, so parked coroutines cost exactly their page. */
 #define ID_HASH_LOAD 8
-/* Direct switches before the loop gets a pass: bounds how long timers (and
- * I/O) wait behind coroutines that keep waking each other, should the
- * coarse clock not advance. */
-#define CHAIN_MAX 256
 
 static void loop_stack_bounds(struct sched *s)
 {
@@ -235,18 +231,6 @@ static CORO__INLINE void release(struct sched *s, struct coro *co)
 /* ------------------------------------------------------------------ */
 /* Run queue and switching                                             */
 
-static struct coro *run_pop(struct sched *s)
-{
-    struct coro *co = s->run_head;
-    if (co != NULL) {
-        s->run_head = co->run_next;
-        if (s->run_head == NULL)
-            s->run_tail = NULL;
-        s->run_count--;
-    }
-    return co;
-}
-
 /* Work that must wait until we are off a dead coroutine's stack. */
 static void after_switch(struct sched *s)
 {
@@ -324,8 +308,8 @@ static CORO__INLINE void switch_begin(struct sched *s, struct coro *from,
  * coroutine that has never run is started by a call on its stack (entry()
  * returns when it ends).  Returns when `from` is switched back in.
  */
-static void do_switch(struct sched *s, struct coro *from, struct coro *to,
-                      int64_t now)
+void coro__do_switch(struct sched *s, struct coro *from, struct coro *to,
+                     int64_t now)
 {
     void *fake = NULL;
     bool fresh = to != NULL && to->switches == 0;
@@ -340,33 +324,6 @@ static void do_switch(struct sched *s, struct coro *from, struct coro *to,
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     after_switch(s);
-}
-
-/* The coroutine to switch to from the running one at time now: the head
- * of the run queue, or NULL (the loop) when the loop has work. */
-static inline struct coro *pick_next(struct sched *s, int64_t now)
-{
-    struct coro *to = NULL;
-    /* Go straight to the next coroutine unless the loop has work. */
-    if (CORO__LIKELY(!s->exit_requested && s->chain < CHAIN_MAX &&
-                     now < coro__timer_next(&s->timers)))
-        to = run_pop(s);
-    /* A yield with nobody else to run counts too, or a coroutine that
-     * keeps yielding would keep the loop from ever polling the fds. */
-    s->chain++;
-    return to;
-}
-
-void coro__switch_out(struct sched *s)
-{
-    struct coro *from = s->current;
-    int64_t now = coro__coarse_now(s);
-    struct coro *to = pick_next(s, now);
-    if (to == from) {
-        from->state = CORO_RUNNING;
-        return;
-    }
-    do_switch(s, from, to, now);
 }
 
 /* ------------------------------------------------------------------ */
@@ -392,16 +349,16 @@ static struct coro__ctx *entry(void)
     int status = co->fn(co->arg);
     finish(s, co, status, status < 0 ? errno : 0);
     int64_t now = coro__coarse_now(s);
-    struct coro *to = pick_next(s, now);
+    struct coro *to = coro__pick_next(s, now);
 #if CORO__ASAN || CORO__TSAN
     /* The sanitizers keep a shadow of each fiber's frames: once the
      * switch has begun, no frame of this one may return.  Switch away for
      * good instead. */
-    do_switch(s, co, to, now);
+    coro__do_switch(s, co, to, now);
     abort();
 #else
     if (to != NULL && to->switches == 0) {
-        do_switch(s, co, to, now); /* a start: never comes back */
+        coro__do_switch(s, co, to, now); /* a start: never comes back */
         abort();
     }
     switch_begin(s, co, to, now, NULL);
@@ -742,7 +699,7 @@ int coro_event_loop(void)
             io_poll(s, 0);
         polled = false;
         coro__clock_busy(s, true);
-        do_switch(s, NULL, run_pop(s), now);
+        coro__do_switch(s, NULL, coro__run_pop(s), now);
     }
     coro__clock_busy(s, false);
     rc = coro__signal_loop_end(s, rc);
