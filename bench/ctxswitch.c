@@ -61,6 +61,7 @@ static long warmup_switches(long switches)
 static alignas(16) unsigned char main_storage[CORO__CTX_SELF_STORAGE];
 
 #ifdef BENCH_ASM
+void asm_ctx_prepare(struct coro__ctx *ctx, void *lo, void *hi);
 void asm_ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
                    void *hi, struct coro__ctx *(*entry)(void));
 void asm_ctx_init_self(struct coro__ctx *ctx, void *storage);
@@ -92,6 +93,7 @@ static double run_asm(long switches)
     if (!made) {
         asm_ctx_init_self(&asm_main, main_storage);
         /* The peer starts and switches straight back. */
+        asm_ctx_prepare(&asm_peer, asm_stack, asm_stack + sizeof asm_stack);
         asm_ctx_start(&asm_main, &asm_peer, asm_stack,
                       asm_stack + sizeof asm_stack, asm_peer_entry);
         made = true;
@@ -104,6 +106,7 @@ static double run_asm(long switches)
 }
 #endif /* BENCH_ASM */
 
+void uc_ctx_prepare(struct coro__ctx *ctx, void *lo, void *hi);
 void uc_ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
                   void *hi, struct coro__ctx *(*entry)(void));
 void uc_ctx_init_self(struct coro__ctx *ctx, void *storage);
@@ -132,6 +135,7 @@ static double run_uc(long switches)
     if (!made) {
         uc_ctx_init_self(&uc_main, main_storage);
         /* The peer starts and switches straight back. */
+        uc_ctx_prepare(&uc_peer, uc_stack, uc_stack + sizeof uc_stack);
         uc_ctx_start(&uc_main, &uc_peer, uc_stack,
                      uc_stack + sizeof uc_stack, uc_peer_entry);
         made = true;

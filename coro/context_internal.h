@@ -20,17 +20,26 @@
  * the ucontext backend, a pointer to a ucontext_t kept on that stack.
  */
 struct coro__ctx {
-    void *p; /* backend-defined; NULL until started or initialised */
+    void *p;     /* backend-defined; NULL until started or initialised */
+    uint32_t fp[2]; /* asm: MXCSR and x87 control word a start begins with */
 };
 
 /* Bytes of storage coro__ctx_init_self() needs (a ucontext_t fits). */
 #define CORO__CTX_SELF_STORAGE 1024
 
 /*
+ * Prepare *ctx for a coro__ctx_start() on the stack [lo, hi): record the
+ * caller's floating-point control state (rounding, exception masks), which
+ * the new context begins with whoever starts it, as a thread begins with
+ * its creator's.  The backend may keep state just below hi.
+ */
+void coro__ctx_prepare(struct coro__ctx *ctx, void *lo, void *hi);
+
+/*
  * Save the running state into *from, as coro__ctx_switch() does, and start
- * a new context on the stack [lo, hi) by calling entry() there.  hi is the
- * first byte above the stack; the backend may keep its own state just
- * below it.  The new context's state goes to *to when it first switches
+ * a new context on the stack [lo, hi) by calling entry() there, with the
+ * control state *to was prepared with.  hi is the first byte above the
+ * stack.  The new context's state goes to *to when it first switches
  * away.  When entry() returns, the new context has ended: its state is
  * dropped and the context entry() returned is resumed (one that has been
  * saved by a switch or a start).  Returns when another context switches

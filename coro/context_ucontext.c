@@ -29,21 +29,30 @@ static void start_trampoline(void)
     abort();
 }
 
-void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
-                     void *hi, struct coro__ctx *(*entry)(void))
+void coro__ctx_prepare(struct coro__ctx *ctx, void *lo, void *hi)
 {
-    /* Keep the ucontext_t just below the top of the new stack. */
+    /* Keep the ucontext_t just below the top of the new stack.  The
+     * creator's floating-point state is what getcontext saves now. */
+    (void)lo;
     uintptr_t top = ((uintptr_t)hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
     ucontext_t *uc = (ucontext_t *)top;
     if (getcontext(uc) != 0) {
         perror("coro: getcontext");
         abort();
     }
+    ctx->p = uc;
+}
+
+void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to, void *lo,
+                     void *hi, struct coro__ctx *(*entry)(void))
+{
+    ucontext_t *uc = to->p; /* made by coro__ctx_prepare */
+    uintptr_t top = (uintptr_t)uc;
+    (void)hi;
     uc->uc_stack.ss_sp = lo;
     uc->uc_stack.ss_size = top - (uintptr_t)lo;
     uc->uc_link = NULL;
     makecontext(uc, start_trampoline, 0);
-    to->p = uc;
     start_entry = entry;
     coro__ctx_switch(from, to);
 }
@@ -77,8 +86,8 @@ void coro__ctx_set_sigmask(struct coro__ctx *ctx, const void *mask)
 bool coro__ctx_frame(const struct coro__ctx *ctx, uintptr_t *pc,
                      uintptr_t *fp)
 {
-    /* Saved by swapcontext in coro__ctx_switch.  A context is made when
-     * it starts, so one that never ran has none. */
+    /* Saved by swapcontext in coro__ctx_switch (one that never ran holds
+     * what getcontext saw when it was prepared; callers do not walk it). */
     uintptr_t sp;
     return ctx->p != NULL && coro__sys_uctx_regs(ctx->p, pc, fp, &sp);
 }

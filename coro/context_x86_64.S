@@ -89,12 +89,30 @@ coro__ctx_switch:
         .size   coro__ctx_switch, .-coro__ctx_switch
 
 /*
+ * void coro__ctx_prepare(struct coro__ctx *ctx, void *lo, void *hi)
+ * No context yet (p NULL); the caller's control words in ctx->fp.
+ */
+        .globl  coro__ctx_prepare
+        .hidden coro__ctx_prepare
+        .type   coro__ctx_prepare, @function
+        .p2align 4
+coro__ctx_prepare:
+        .cfi_startproc
+        movq    $0, (%rdi)
+        stmxcsr 8(%rdi)
+        fnstcw  12(%rdi)
+        ret
+        .cfi_endproc
+        .size   coro__ctx_prepare, .-coro__ctx_prepare
+
+/*
  * void coro__ctx_start(struct coro__ctx *from, struct coro__ctx *to,
  *                      void *lo, void *hi,
  *                      struct coro__ctx *(*entry)(void))
  *
  * Save the running state into *from like coro__ctx_switch, then call
- * entry() at the 16-aligned top of the stack below hi, as the outermost
+ * entry() at the 16-aligned top of the stack below hi, with the control
+ * words coro__ctx_prepare recorded in *to, as the outermost
  * frame (rbp 0, return address undefined for unwinders).  When entry()
  * returns the context to go on with, the new context has ended: its state
  * is dropped and that context is resumed.  Being entered by a call and
@@ -114,6 +132,19 @@ coro__ctx_start:
         andq    $-16, %rcx                  /* 16-aligned top */
         movq    %rcx, %rsp
         xorl    %ebp, %ebp                  /* end of the frame chain */
+        /* Begin with the control words *to was prepared with, loading
+         * them only when their control bits differ from ours. */
+        movl    8(%rsi), %edx
+        xorl    %eax, %edx
+        movzwl  12(%rsi), %r9d
+        xorl    %r8d, %r9d
+        andl    $0xffc0, %edx
+        andl    $0x1f3f, %r9d
+        orl     %r9d, %edx
+        jz      3f
+        ldmxcsr 8(%rsi)
+        fldcw   12(%rsi)
+3:
         .cfi_undefined rip                  /* unwinders stop here */
         callq   *%r10
         movq    %rax, %rsi                  /* the context to go on with */

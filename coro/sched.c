@@ -251,7 +251,8 @@ static struct coro__ctx *entry(void);
  * has ended (its fake stack is dropped).
  */
 static CORO__INLINE void switch_begin(struct sched *s, struct coro *from,
-                                struct coro *to, int64_t now, void **fake)
+                                      struct coro *to, int64_t now,
+                                      void **fake)
 {
     (void)fake;
     coro__switch_mark(s, true);
@@ -437,7 +438,8 @@ static CORO__INLINE struct coro *create(coro_fn fn, void *arg,
 #if CORO__TSAN
     co->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    co->ctx.p = NULL; /* made when it first runs */
+    /* It begins with its creator's floating-point modes, as a thread. */
+    coro__ctx_prepare(&co->ctx, co->stack.lo, co->stack.hi);
     registry_add(s, co);
     if (CORO__UNLIKELY(s->has_hooks) && s->hooks.spawn != NULL)
         s->hooks.spawn(co, s->hooks.ud);

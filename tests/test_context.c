@@ -62,6 +62,62 @@ Test(context, each_coroutine_keeps_its_own_rounding_mode)
     cr_assert_eq(fegetround(), FE_TONEAREST, "the loop's mode survived");
 }
 
+static int end_in_upward_mode(void *arg)
+{
+    (void)arg;
+    fesetround(FE_UPWARD);
+    return 0;
+}
+
+static int report_mode(void *arg)
+{
+    *(int *)arg = fegetround();
+    return 0;
+}
+
+struct modes {
+    int after_join;   /* the joiner's mode after a child ended in another */
+    int started;      /* mode a coroutine began with, started by one that
+                         ended in another mode */
+    int after_joins;  /* the joiner's mode after both */
+};
+
+static int join_children_in_other_modes(void *arg)
+{
+    struct modes *m = arg;
+    static const coro_opts_t joinable = {.joinable = true};
+    fesetround(FE_DOWNWARD);
+    coro_t *a = coro_spawn_opts(end_in_upward_mode, NULL, &joinable);
+    if (a == NULL || coro_join(a, NULL, NULL) != 0)
+        return -1;
+    m->after_join = fegetround();
+    /* b ends and c, created here, starts straight from b's end. */
+    coro_t *b = coro_spawn_opts(end_in_upward_mode, NULL, &joinable);
+    coro_t *c = coro_spawn_opts(report_mode, &m->started, &joinable);
+    if (b == NULL || c == NULL || coro_join(b, NULL, NULL) != 0 ||
+        coro_join(c, NULL, NULL) != 0)
+        return -1;
+    m->after_joins = fegetround();
+    fesetround(FE_TONEAREST);
+    return 0;
+}
+
+Test(context, a_new_coroutine_begins_in_its_creators_rounding_mode)
+{
+    struct modes m = {-1, -1, -1};
+    cr_assert_neq(fesetround(FE_TONEAREST), -1);
+    coro_t *p = coro_spawn(join_children_in_other_modes, &m, "parent");
+    cr_assert_not_null(p);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(m.after_join, FE_DOWNWARD,
+                 "a child that ended upward changed its joiner's mode");
+    cr_assert_eq(m.started, FE_DOWNWARD,
+                 "a coroutine began in the mode of the one that started it, "
+                 "not its creator's");
+    cr_assert_eq(m.after_joins, FE_DOWNWARD);
+    cr_assert_eq(fegetround(), FE_TONEAREST, "the loop's mode survived");
+}
+
 static int fill_and_check(void *arg)
 {
     int id = (int)(intptr_t)arg;
