@@ -238,8 +238,9 @@ struct coro__deadline {
     bool saw_outer;                /* a wait inside failed on an outer one */
 };
 
-/* Nearest deadline that applies to co (NEVER if none). */
-int64_t coro__deadline_min(const struct coro *co);
+/* coro__deadline_min() for a coroutine inside with_timeout frames. */
+int64_t coro__deadline_walk(const struct coro__deadline *d);
+
 /* Record that a wait of co failed on deadlines at time now. */
 void coro__deadline_hit(struct coro *co, int64_t now);
 
@@ -479,6 +480,13 @@ static inline bool coro__wake(struct coro__wait *w, intptr_t value)
     w->value = value;
     coro__make_runnable(coro__tls_sched, co);
     return true;
+}
+
+/* Nearest deadline that applies to co (NEVER if none). */
+static inline int64_t coro__deadline_min(const struct coro *co)
+{
+    return co->deadlines != NULL ? coro__deadline_walk(co->deadlines)
+                                 : CORO__NEVER;
 }
 
 /* coro__wait_begin() for a coroutine with a pending interrupt or a

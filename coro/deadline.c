@@ -12,10 +12,10 @@
 
 #include <math.h>
 
-int64_t coro__deadline_min(const struct coro *co)
+int64_t coro__deadline_walk(const struct coro__deadline *d)
 {
     int64_t min = CORO__NEVER;
-    for (const struct coro__deadline *d = co->deadlines; d; d = d->outer) {
+    for (; d != NULL; d = d->outer) {
         if (d->deadline < min)
             min = d->deadline;
         if (d->shield)

@@ -304,11 +304,7 @@ static CORO__INLINE void switch_begin(struct sched *s, struct coro *from,
 #endif
 }
 
-/*
- * Switch from `from` to `to` (NULL means the loop) at time now.  A
- * coroutine that has never run is started by a call on its stack (entry()
- * returns when it ends).  Returns when `from` is switched back in.
- */
+/* See coro_internal.h.  entry() returns when a started coroutine ends. */
 void coro__do_switch(struct sched *s, struct coro *from, struct coro *to,
                      int64_t now)
 {

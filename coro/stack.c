@@ -340,24 +340,28 @@ static struct coro *record_of(char *lo, size_t size)
     return (struct coro *)(lo + size - CANARY_BYTES - RECORD_BYTES);
 }
 
+/* Take a hot stack of class c.  Its record still holds the stack's
+ * description (and its Valgrind registration) from when it was cached. */
+static inline struct coro *hot_pop(struct coro__stacks *st,
+                                   struct stack_class *c)
+{
+    struct coro *co = c->hot;
+    c->hot = co->run_next;
+    c->hot_count--;
+    st->in_use++;
+    return co;
+}
+
 static __attribute__((noinline)) struct coro *
 stack_get_slow(struct sched *s, size_t size);
 
 struct coro *coro__stack_get(struct sched *s, size_t size)
 {
-    /* The common case first: a hot stack of the default size, whose
-     * record still holds its stack's description. */
+    /* The common case first: a hot stack of the default size. */
     struct coro__stacks *st = s->stacks;
-    if (CORO__LIKELY(st != NULL)) {
-        struct stack_class *c = &st->cls[0];
-        struct coro *co = c->hot;
-        if (CORO__LIKELY(co != NULL && c->size == size)) {
-            c->hot = co->run_next;
-            c->hot_count--;
-            st->in_use++;
-            return co;
-        }
-    }
+    if (CORO__LIKELY(st != NULL && st->cls[0].hot != NULL &&
+                     st->cls[0].size == size))
+        return hot_pop(st, &st->cls[0]);
     return stack_get_slow(s, size);
 }
 
@@ -370,20 +374,14 @@ stack_get_slow(struct sched *s, size_t size)
     struct stack_class *c = class_of(st, size);
     if (c == NULL)
         return NULL;
+    if (c->hot != NULL)
+        return hot_pop(st, c);
     struct coro *co;
     char *lo;
     bool guarded;
     struct coro__slab *slab;
     unsigned vg_id;
-    if (c->hot != NULL) {
-        co = c->hot;
-        c->hot = co->run_next;
-        c->hot_count--;
-        lo = co->stack.lo;
-        guarded = co->stack.guarded;
-        slab = co->stack.slab;
-        vg_id = co->stack.vg_id; /* registered while cached */
-    } else if (c->cold_count > 0) {
+    if (c->cold_count > 0) {
         struct cold *k = &c->cold[--c->cold_count];
         lo = k->lo;
         guarded = has_guard(k->slab, lo);

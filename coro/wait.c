@@ -46,8 +46,7 @@ int coro__wait_park(struct coro__wait *w)
 {
     struct sched *s = coro__tls_sched;
     struct coro *co = w->co;
-    int64_t outer = co->deadlines != NULL ? coro__deadline_min(co)
-                                          : CORO__NEVER;
+    int64_t outer = coro__deadline_min(co);
     int64_t at = w->deadline < outer ? w->deadline : outer;
     w->cause = CORO__WOKEN_NOT;
     w->err = 0;
