@@ -329,9 +329,7 @@ struct coro {
 struct coro__resumed {
     const char *what;  /* the wait's what, or NULL for a first slice */
     const void *addr;  /* return address of the blocking call */
-    const char *file;  /* site file, or NULL when the call had no site */
-    const char *func;  /* site function */
-    int line;          /* site line */
+    coro_site_t site;  /* a copy; file NULL when the call had no site */
 };
 
 /*
@@ -521,17 +519,16 @@ static inline void coro__latency_resumed(struct sched *s,
 {
     struct coro__resumed *r = &s->lat.resumed;
     const struct coro__wait *w = to->wait;
-    r->what = NULL; /* a first slice: no wait yet */
-    if (w == NULL)
+    if (w == NULL) {
+        r->what = NULL; /* a first slice: no wait yet */
         return;
+    }
     r->what = w->what;
     r->addr = w->addr;
-    const coro_site_t *site = w->site;
-    r->file = site != NULL ? site->file : NULL;
-    if (r->file != NULL) {
-        r->line = site->line;
-        r->func = site->func;
-    }
+    if (w->site != NULL)
+        r->site = *w->site;
+    else
+        r->site.file = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -639,6 +636,33 @@ static inline void coro__switch_out(struct sched *s)
         return;
     }
     coro__do_switch(s, from, to, now);
+}
+
+/*
+ * coro__wait_park() with its common case inline, for the hot waits (join,
+ * the sync objects): with no deadline to arm, no timer can wake the wait,
+ * so only its object or an interrupt does.
+ */
+static CORO__INLINE int coro__wait_park_fast(struct coro__wait *w)
+{
+    struct coro *co = w->co;
+    if (co->deadlines != NULL || w->deadline != CORO__NEVER)
+        return coro__wait_park(w);
+    w->cause = CORO__WOKEN_NOT;
+    w->err = 0;
+    co->wait = w;
+    co->state = CORO_WAITING;
+    struct sched *s = coro__tls_sched;
+    coro__switch_out(s);
+    co->wait = NULL;
+    if (CORO__UNLIKELY(w->cause != CORO__WOKEN_BY_OBJECT) &&
+        w->cancel != NULL)
+        w->cancel(w);
+    if (CORO__UNLIKELY(w->err != 0)) {
+        errno = w->err;
+        return -1;
+    }
+    return 0;
 }
 
 /* process.c: nothing to free yet; for coro_fini. */

@@ -257,10 +257,11 @@ static void buf_resumed(struct coro__buf *b, const struct coro__resumed *r)
 {
     if (r->what == NULL)
         coro__buf_str(b, "entry");
-    else if (r->addr == NULL && r->file == NULL)
+    else if (r->addr == NULL && r->site.file == NULL)
         coro__buf_str(b, r->what);
     else
-        coro__buf_site(b, r->what, r->addr, r->file, r->line, r->func, true);
+        coro__buf_site(b, r->what, r->addr, r->site.file, r->site.line,
+                       r->site.func, true);
 }
 
 static void buf_yielded(struct coro__buf *b, const struct coro *co)

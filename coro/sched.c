@@ -578,7 +578,7 @@ int coro_join_at(coro_t *c, int *status, int *err, const coro_site_t *site)
     if (coro__wait_begin(&jw.w) != 0)
         return -1;
     coro__waitq_push(&co->joiners, &jw.w);
-    if (coro__wait_park(&jw.w) != 0) {
+    if (coro__wait_park_fast(&jw.w) != 0) {
         if (!jw.done)
             return -1;
         /* The status arrived, then an interrupt or a deadline replaced the

@@ -54,7 +54,7 @@ static inline int coro__sync_park(struct coro__waitq *q, struct coro__wait *w,
     w->obj = obj;
     w->cancel = cancel;
     coro__waitq_push(q, w);
-    return coro__wait_park(w);
+    return coro__wait_park_fast(w);
 }
 
 /* Check at compile time that the real struct priv fits in the public
