@@ -232,7 +232,7 @@ static CORO__INLINE void release(struct sched *s, struct coro *co)
 /* Run queue and switching                                             */
 
 /* Work that must wait until we are off a dead coroutine's stack. */
-static void after_switch(struct sched *s)
+static CORO__INLINE void after_switch(struct sched *s)
 {
     coro__switch_mark(s, false); /* the new context runs: samples allowed */
     struct coro *dead = s->dead;

@@ -476,10 +476,10 @@ static __attribute__((noinline)) void trim(struct stack_class *c)
     }
 }
 
-void coro__stack_put(struct sched *s, struct coro *co)
+/* Cache co's stack in c, its class, trimming the cache when it is full. */
+static inline void hot_push(struct coro__stacks *st, struct stack_class *c,
+                            struct coro *co)
 {
-    struct coro__stacks *st = s->stacks;
-    struct stack_class *c = class_of(st, co->stack.size);
     st->in_use--;
     co->magic = CORO__MAGIC_FREE;
     co->run_next = c->hot;
@@ -487,6 +487,22 @@ void coro__stack_put(struct sched *s, struct coro *co)
     c->hot_count++;
     if (c->hot_count > HOT_MAX + TRIM_BATCH)
         trim(c);
+}
+
+static __attribute__((noinline)) void stack_put_slow(struct coro__stacks *st,
+                                                     struct coro *co)
+{
+    hot_push(st, class_find(st, co->stack.size), co);
+}
+
+void coro__stack_put(struct sched *s, struct coro *co)
+{
+    /* As coro__stack_get(): the default size without a call. */
+    struct coro__stacks *st = s->stacks;
+    if (CORO__LIKELY(st->cls[0].size == co->stack.size))
+        hot_push(st, &st->cls[0], co);
+    else
+        stack_put_slow(st, co);
 }
 
 bool coro__stack_owned(struct sched *s, const struct coro *co)
