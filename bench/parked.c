@@ -186,8 +186,9 @@ int main(int argc, char **argv)
     printf("%-26s %.3f s (%.0f ns per coroutine)\n", "spawn + park",
            (double)peak.parked_nsec / 1e9,
            (double)peak.parked_nsec / (double)count);
-    printf("%-26s %zu bytes each, reserved, not resident\n", "stack size",
-           peak.stack_size);
+    printf("%-26s %zu bytes usable (one coroutine's), reserved, not "
+           "resident\n",
+           "stack", peak.stack_size);
     printf("%-26s %.1f MiB -> %.1f MiB\n", "RSS before -> at peak", mib(rss0),
            mib(peak.rss_bytes));
     printf("%-26s %.1f MiB, %.3f KiB (%.1f bytes) per coroutine\n",

@@ -54,6 +54,7 @@
 #define CANARY_WORD 0x5AFEC0DE0DDBA11ULL
 #define SWITCH_ROOM 512          /* stack the switch needs below the check */
 #define RECORD_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
+#define COLOUR_BITS 5            /* record offsets: 32 cache lines */
 
 struct coro__slab {
     struct coro__slab *next; /* every slab of the scheduler */
@@ -334,10 +335,20 @@ static void write_canary(char *lo)
         w[i] = CANARY_WORD;
 }
 
-/* The record of the stack whose usable part starts at lo. */
+/*
+ * The record of the stack whose usable part starts at lo: near the top,
+ * lowered by a colour of 0 to COLOURS - 1 cache lines hashed from the
+ * address.  Stacks lie a multiple of the page apart, so records at one
+ * offset in their pages would all share a few cache sets and evict each
+ * other when many coroutines run in turn.  The colour stays small enough
+ * that a parked coroutine's record and frames still share its top page.
+ */
 static struct coro *record_of(char *lo, size_t size)
 {
-    return (struct coro *)(lo + size - CANARY_BYTES - RECORD_BYTES);
+    uint32_t page = (uint32_t)((uintptr_t)lo >> 12);
+    size_t colour = (page * 0x9E3779B1u) >> (32 - COLOUR_BITS);
+    return (struct coro *)(lo + size - CANARY_BYTES - RECORD_BYTES -
+                           colour * 64);
 }
 
 /* Take a hot stack of class c.  Its record still holds the stack's
