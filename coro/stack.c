@@ -55,6 +55,10 @@
 #define SWITCH_ROOM 512          /* stack the switch needs below the check */
 #define RECORD_BYTES ((sizeof(struct coro) + 63) & ~(size_t)63)
 #define COLOUR_BITS 5            /* record offsets: 32 cache lines */
+/* The highest colour leaves the top 4 KiB page at least 1 KiB of frames. */
+_Static_assert(((1u << COLOUR_BITS) - 1) * 64 + RECORD_BYTES + CANARY_BYTES <=
+                   3072,
+               "a record and its colour fit the top page with room to spare");
 
 struct coro__slab {
     struct coro__slab *next; /* every slab of the scheduler */
@@ -337,8 +341,8 @@ static void write_canary(char *lo)
 
 /*
  * The record of the stack whose usable part starts at lo: near the top,
- * lowered by a colour of 0 to COLOURS - 1 cache lines hashed from the
- * address.  Stacks lie a multiple of the page apart, so records at one
+ * lowered by a colour of 0 to 2^COLOUR_BITS - 1 cache lines hashed from
+ * the address (its number in 4 KiB pages).  Stacks lie a multiple of the page apart, so records at one
  * offset in their pages would all share a few cache sets and evict each
  * other when many coroutines run in turn.  The colour stays small enough
  * that a parked coroutine's record and frames still share its top page.
