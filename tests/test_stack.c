@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -273,6 +274,45 @@ static int noop(void *arg)
 {
     (void)arg;
     return 0;
+}
+
+/* Fill all but 4 KiB of the usable stack coro_info() reports. */
+static int fill_own_stack(void *arg)
+{
+    (void)arg;
+    coro_info_t info;
+    cr_assert_eq(coro_info(coro_current(), &info), 0);
+    /* The record, its canary slot and at most 31 lines of colour. */
+    cr_assert_geq(info.stack_size, 64 * 1024 - 2368, "usable %zu",
+                  info.stack_size);
+    cr_assert_lt(info.stack_size, 64 * 1024);
+    return use_big_frame((void *)(intptr_t)(info.stack_size - 4096));
+}
+
+/* Spawn n joinable coroutines that fill their stacks, then join them. */
+static int fill_many(void *arg)
+{
+    size_t n = (size_t)(intptr_t)arg;
+    coro_opts_t o = {.stack_size = 64 * 1024, .joinable = true};
+    coro_t **kids = malloc(n * sizeof *kids);
+    cr_assert_not_null(kids);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_not_null(kids[i] = coro_spawn_opts(fill_own_stack, NULL, &o));
+    for (size_t i = 0; i < n; i++) {
+        int status = 0;
+        cr_assert_eq(coro_join(kids[i], &status, NULL), 0, "join %zu", i);
+        cr_assert_eq(status, 1);
+    }
+    free(kids);
+    return 0;
+}
+
+Test(stack, neighbouring_coroutines_can_each_use_their_whole_stack)
+{
+    /* Neighbours in a slab have records at different offsets (cache
+     * colours): none may reach into the next one's record. */
+    coro_spawn(fill_many, (void *)(intptr_t)256, "filler");
+    cr_assert_eq(coro_event_loop(), 0);
 }
 
 Test(stack, the_default_size_is_settable_and_checked)
