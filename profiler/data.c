@@ -102,12 +102,9 @@ void prof_itab_free(struct prof_itab *t)
     *t = (struct prof_itab){0};
 }
 
-/* Make room for one more element of size sz in *arr of *cap. */
-static int grow(void *arr, int32_t n, int32_t *cap, size_t sz)
+int prof_grow_slow(void *arr, int32_t *cap, size_t sz, int32_t first)
 {
-    if (n < *cap)
-        return 0;
-    int32_t ncap = *cap ? *cap * 2 : 64;
+    int32_t ncap = *cap ? *cap * 2 : first;
     void *p = realloc(*(void **)arr, (size_t)ncap * sz);
     if (p == NULL)
         return -1;
@@ -178,7 +175,7 @@ int32_t prof_data_fn(struct prof_data *d, const char *name)
         free(clean);
         return i;
     }
-    if (grow(&d->fns, d->nfns, &d->capfns, sizeof *d->fns) != 0 ||
+    if (prof_grow(&d->fns, d->nfns, &d->capfns, sizeof *d->fns, 64) != 0 ||
         prof_itab_add(&d->fn_by_name, h, d->nfns) != 0) {
         free(clean);
         return -1;
@@ -207,7 +204,8 @@ int prof_data_edge(struct prof_data *d, int32_t caller, int32_t callee,
     uint32_t h = prof_hash(pair, sizeof pair, 1);
     int32_t i = prof_itab_find(&d->edge_by_pair, h, edge_eq, &k);
     if (i < 0) {
-        if (grow(&d->edges, d->nedges, &d->capedges, sizeof *d->edges) != 0 ||
+        if (prof_grow(&d->edges, d->nedges, &d->capedges, sizeof *d->edges,
+                      64) != 0 ||
             prof_itab_add(&d->edge_by_pair, h, d->nedges) != 0)
             return -1;
         i = d->nedges++;
@@ -242,7 +240,8 @@ int prof_data_stack(struct prof_data *d, const int32_t *fns, int n,
     if (i < 0) {
         int32_t *copy = malloc((size_t)n * sizeof *copy);
         if (copy == NULL ||
-            grow(&d->stacks, d->nstacks, &d->capstacks, sizeof *d->stacks) ||
+            prof_grow(&d->stacks, d->nstacks, &d->capstacks,
+                      sizeof *d->stacks, 64) != 0 ||
             prof_itab_add(&d->stack_by_fns, h, d->nstacks) != 0) {
             free(copy);
             return -1;
@@ -259,7 +258,8 @@ int prof_data_coro(struct prof_data *d, const struct prof_coro *c)
 {
     char *name = clean_dup(c->name != NULL ? c->name : "");
     if (name == NULL ||
-        grow(&d->coros, d->ncoros, &d->capcoros, sizeof *d->coros) != 0) {
+        prof_grow(&d->coros, d->ncoros, &d->capcoros, sizeof *d->coros,
+                  64) != 0) {
         free(name);
         return -1;
     }

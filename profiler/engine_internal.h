@@ -72,7 +72,7 @@ struct prof_shadow {
     int32_t empty_node;       /* charged while no frame is open */
     int64_t vclock;           /* ticks (or samples) charged to it */
     struct prof_frame *frames; /* owned */
-    int depth, cap;
+    int32_t depth, cap;
 };
 
 /* The profiler.  One per process, bound to its owner thread while it

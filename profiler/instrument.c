@@ -70,14 +70,9 @@ PROF_NOINSTR static int32_t node_child(int32_t parent, int kind,
         e->nodes[parent].last_child = i;
         return i;
     }
-    if (e->nnodes == e->capnodes) {
-        int32_t cap = e->capnodes ? e->capnodes * 2 : 1024;
-        struct prof_node *n = realloc(e->nodes, (size_t)cap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        e->nodes = n;
-        e->capnodes = cap;
-    }
+    if (prof_grow(&e->nodes, e->nnodes, &e->capnodes, sizeof *e->nodes,
+                  1024) != 0)
+        return -1;
     if (prof_itab_add(&e->node_by_key, h, e->nnodes) != 0)
         return -1;
     bool rec = false;
@@ -186,15 +181,10 @@ void prof__close_all(struct prof_shadow *sh)
 PROF_NOINSTR static void push(struct prof_shadow *sh, int kind,
                               uintptr_t key)
 {
-    if (sh->depth == sh->cap) {
-        int cap = sh->cap ? sh->cap * 2 : 32;
-        struct prof_frame *f = realloc(sh->frames, (size_t)cap * sizeof *f);
-        if (f == NULL) {
-            prof__drop(1); /* its return will not match: ignored */
-            return;
-        }
-        sh->frames = f;
-        sh->cap = cap;
+    if (prof_grow(&sh->frames, sh->depth, &sh->cap, sizeof *sh->frames,
+                  32) != 0) {
+        prof__drop(1); /* its return will not match: ignored */
+        return;
     }
     int32_t parent = sh->depth > 0 ? sh->frames[sh->depth - 1].node : 0;
     int32_t node = node_child(parent, kind, key);

@@ -51,6 +51,18 @@ int32_t prof_itab_find(const struct prof_itab *t, uint32_t hash,
 int prof_itab_add(struct prof_itab *t, uint32_t hash, int32_t idx);
 void prof_itab_free(struct prof_itab *t);
 
+/* Make room for element n of the array *arr (a pointer to the array
+ * pointer) of *cap elements of size sz: double it, or allocate first
+ * elements.  0, or -1 with errno ENOMEM (the array stays as it was).
+ * Inline when there is room: the instrumentation hooks call it on every
+ * function entry. */
+int prof_grow_slow(void *arr, int32_t *cap, size_t sz, int32_t first);
+static inline int prof_grow(void *arr, int32_t n, int32_t *cap, size_t sz,
+                            int32_t first)
+{
+    return n < *cap ? 0 : prof_grow_slow(arr, cap, sz, first);
+}
+
 /* One function (or pseudo-function such as "<main>"). */
 struct prof_fn {
     char *name;           /* owned; no control characters */

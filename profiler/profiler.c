@@ -157,14 +157,9 @@ static void fold_ended(coro_t *co, int64_t charged)
         if (strcmp(e->ended[i].name, name) == 0)
             r = &e->ended[i];
     if (r == NULL) {
-        if (e->nended == e->capended) {
-            int32_t cap = e->capended ? e->capended * 2 : 16;
-            struct prof_coro *p = realloc(e->ended, (size_t)cap * sizeof *p);
-            if (p == NULL)
-                goto drop;
-            e->ended = p;
-            e->capended = cap;
-        }
+        if (prof_grow(&e->ended, e->nended, &e->capended, sizeof *e->ended,
+                      16) != 0)
+            goto drop;
         char *copy = strdup(name);
         if (copy == NULL)
             goto drop;

@@ -286,14 +286,8 @@ struct ftree {
 
 static int32_t ftree_add(struct ftree *t, int32_t fn)
 {
-    if (t->len == t->cap) {
-        int32_t cap = t->cap ? t->cap * 2 : 256;
-        struct fnode *n = realloc(t->n, (size_t)cap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        t->n = n;
-        t->cap = cap;
-    }
+    if (prof_grow(&t->n, t->len, &t->cap, sizeof *t->n, 256) != 0)
+        return -1;
     t->n[t->len] = (struct fnode){fn, 0, -1, -1};
     return t->len++;
 }

@@ -203,14 +203,8 @@ static int add_stack(void *const *s, int n, int weight)
         pcs = p;
         cappcs = cap;
     }
-    if (npstacks == cappstacks) {
-        int32_t cap = cappstacks ? cappstacks * 2 : 256;
-        struct pstack *p = realloc(pstacks, (size_t)cap * sizeof *p);
-        if (p == NULL)
-            return -1;
-        pstacks = p;
-        cappstacks = cap;
-    }
+    if (prof_grow(&pstacks, npstacks, &cappstacks, sizeof *pstacks, 256) != 0)
+        return -1;
     if (prof_itab_add(&pstack_by_pcs, h, npstacks) != 0)
         return -1;
     memcpy(&pcs[npcs], s, (size_t)n * sizeof *s);
