@@ -432,7 +432,12 @@ struct sched {
     _Alignas(16) unsigned char loop_ctx_storage[CORO__CTX_SELF_STORAGE];
 };
 
-extern __thread struct sched *coro__tls_sched;
+/* Read on every call that touches the scheduler.  Initial-exec: one load
+ * off the thread pointer, where the shared library's default model would
+ * call __tls_get_addr() each time.  Static TLS costs 8 bytes here, which
+ * fits the reserve glibc keeps for libraries loaded with dlopen(). */
+extern __thread struct sched *coro__tls_sched
+    __attribute__((tls_model("initial-exec")));
 
 /* The thread's scheduler, created on first use; NULL with errno ENOMEM. */
 struct sched *coro__sched(void);

@@ -26,7 +26,8 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-__thread struct sched *coro__tls_sched;
+__thread struct sched *coro__tls_sched
+    __attribute__((tls_model("initial-exec")));
 
 /* Default stack: enough for libc calls like printf with room to spare.
  * ASan's redzones make frames several times larger. */
