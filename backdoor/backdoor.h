@@ -208,7 +208,8 @@ CORO_API int coro_backdoor_remove(coro_backdoor_t *bd, const char *name);
  * (before "\r" are added), or -1 with errno EINVAL (s, fmt or buf NULL),
  * EPERM (not the session's coroutine), EPIPE (the client is gone, did
  * not read in time, or the send was interrupted: stop writing, the
- * session ends after the command).
+ * session ends after the command), ENOMEM (printf: output of 512 bytes
+ * or more could not be formatted for want of memory).
  */
 CORO_API int coro_backdoor_printf(coro_backdoor_session_t *s, const char *fmt,
                                   ...) __attribute__((format(printf, 2, 3)));

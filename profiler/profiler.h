@@ -123,9 +123,10 @@ CORO_API int coro_prof_write(FILE *out, coro_prof_format_t fmt, int top);
 CORO_API int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
                                   const coro_prof_write_opts_t *opts);
 
-/* Save the data to path in the RAW format (created or truncated, mode
- * 0644 before umask), for the coro-prof tool.  0, or -1 with the errors
- * of coro_prof_write() and fopen(). */
+/* Save the data to path in the RAW format, for the coro-prof tool: written
+ * to a temporary file next to path, then renamed over it (mode 0644), so
+ * a failed save leaves an existing file as it was.  0, or -1 with the
+ * errors of coro_prof_write() or of mkstemp() and rename(). */
 CORO_API int coro_prof_save(const char *path);
 
 /*
