@@ -476,10 +476,11 @@ coro_backdoor_t *coro_backdoor_start(const coro_backdoor_opts_t *o)
     for (int i = 0; i < 2; i++) {
         if (bd->lst[i].fd >= 0 && spawn_listener(bd, &bd->lst[i]) != 0) {
             if (i == 1 && bd->lst[0].co != NULL) {
-                /* Cannot happen but for ENOMEM; the first listener must
-                 * not outlive the failed start. */
+                /* The first listener must not outlive the failed start:
+                 * stopped, it ends when the loop next runs it. */
+                int err = errno;
                 coro_backdoor_stop(bd);
-                errno = ENOMEM;
+                errno = err;
                 return NULL;
             }
             goto fail;

@@ -128,8 +128,9 @@ CORO_API const char *coro_backdoor_token(const coro_backdoor_t *bd);
  * and may be changed.  ud is what was registered.  It runs in the
  * session's coroutine and may block (coro calls only); write the output
  * with coro_backdoor_printf() and coro_backdoor_write().  Return 0, or -1
- * with errno set: the session then prints "error: " and strerror(errno)
- * (write your own error line and return 0 for a better message).
+ * with errno set: the session then prints "error: NAME: " and
+ * strerror(errno) (write your own error line and return 0 for a better
+ * message).
  */
 typedef int (*coro_backdoor_cmd_fn)(coro_backdoor_session_t *s, int argc,
                                     char **argv, void *ud);
@@ -203,9 +204,10 @@ CORO_API int coro_backdoor_remove(coro_backdoor_t *bd, const char *name);
  * Append to s's output: printf-formatted, or len bytes of buf.  "\n" goes
  * out as "\r\n" (telnet's line end).  Output is buffered and sent when
  * the command returns, or earlier when the buffer fills: then the call
- * blocks until the client has read enough, at most send_timeout_sec.
- * Call it only from the handler's coroutine.  Returns the bytes taken
- * (before "\r" are added), or -1 with errno EINVAL (s, fmt or buf NULL),
+ * blocks until the client has read enough, each wait for the client at
+ * most send_timeout_sec.  Call it only from the handler's coroutine.
+ * Returns the bytes taken (before "\r" are added and a byte 255 is
+ * doubled, telnet's IAC), or -1 with errno EINVAL (s, fmt or buf NULL),
  * EPERM (not the session's coroutine), EPIPE (the client is gone, did
  * not read in time, or the send was interrupted: stop writing, the
  * session ends after the command), ENOMEM (printf: output of 512 bytes
