@@ -1614,7 +1614,8 @@ CORO_API int coro_cmd_wait(coro_cmd_t *cmd, int *status);
 /*
  * Send signo to cmd's child, unless it has been reaped (then its pid may
  * belong to another process already).  Does not block.  0, or -1 with
- * errno EINVAL (cmd NULL, bad signo), ESRCH (reaped).
+ * errno EINVAL (cmd NULL, bad signo, or cmd holds no child: zeroed, or
+ * its coro_cmd_spawn() failed), ESRCH (reaped).
  */
 CORO_API int coro_cmd_kill(coro_cmd_t *cmd, int signo);
 

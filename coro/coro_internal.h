@@ -289,6 +289,8 @@ struct coro {
     uint8_t state;            /* coro_state_t */
     bool joinable;            /* keeps status until joined */
     int id;                   /* >= 1, unique among existing coroutines */
+    struct sched *sched;      /* its thread's scheduler: a coro_t * used
+                                 on another thread is refused */
     struct coro__ctx ctx;     /* saved context while not running */
     coro_fn fn;               /* entry function */
     void *arg;                /* its argument, borrowed */

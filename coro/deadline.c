@@ -153,5 +153,10 @@ double coro_time_left(void)
     int64_t min = coro__deadline_min(s->current);
     if (min == CORO__NEVER)
         return INFINITY;
-    return tsc_ticks_to_sec(min - tsc__read());
+    /* A deadline given as absolute ticks may be anywhere down to
+     * INT64_MIN: saturate rather than overflow. */
+    int64_t left;
+    if (__builtin_sub_overflow(min, tsc__read(), &left))
+        left = INT64_MIN;
+    return tsc_ticks_to_sec(left);
 }

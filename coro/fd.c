@@ -261,10 +261,25 @@ static int64_t fd_deadline(struct sched *s, const struct coro__fd *f,
     return t > 0 ? coro__now(s) + t : CORO__NEVER;
 }
 
+/* See io_internal.h. */
+bool coro__fd_runtime(const struct sched *s, int fd, const struct coro__fd *f)
+{
+    if (f != NULL && f->internal)
+        return true;
+    const struct coro__io *io = s->io;
+    return io != NULL && (fd == io->wake_wfd ||
+                          (io->poller != NULL &&
+                           fd == coro__poller_fd(io->poller)));
+}
+
 /* Park on f until an edge for want; 0 or -1 errno (after begin). */
 static int fd_park(struct sched *s, int fd, struct coro__fd *f,
                    struct fd_wait *fw)
 {
+    if (coro__fd_runtime(s, fd, f)) {
+        errno = EBADF;
+        return -1;
+    }
     if (fd_register(s, fd, f) != 0)
         return -1;
     if (f->state == CORO__FD_ALWAYS)
@@ -423,6 +438,10 @@ int coro_wait_fd_at(int fd, int events, const coro_site_t *site)
         struct coro__fd *f = coro__fd_get(s, fd);
         if (f == NULL)
             return -1;
+        if (coro__fd_runtime(s, fd, f)) {
+            errno = EBADF;
+            return -1;
+        }
         /* A ready bit from an edge answers without a system call.  It is
          * consumed: the caller may drain the fd without telling us, and
          * the next wait must then not answer from a stale bit. */
@@ -535,8 +554,8 @@ int coro_close(int fd)
     }
     struct sched *s = coro__tls_sched;
     struct coro__fd *f = s != NULL ? coro__fd_find(s, fd) : NULL;
-    if (f != NULL && f->internal) {
-        errno = EBADF; /* one of the runtime's own fds */
+    if (s != NULL && coro__fd_runtime(s, fd, f)) {
+        errno = EBADF;
         return -1;
     }
     if (f != NULL)
@@ -610,7 +629,7 @@ int coro_set_handler(int fd, int events,
     struct coro__fd *f = coro__fd_get(s, fd);
     if (f == NULL)
         return -1;
-    if (f->internal) {
+    if (coro__fd_runtime(s, fd, f)) {
         errno = EBADF;
         return -1;
     }

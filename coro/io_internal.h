@@ -69,6 +69,16 @@ struct coro__fd {
 struct coro__fd *coro__fd_get(struct sched *s, int fd);
 /* The record of fd if one exists, else NULL; never allocates. */
 struct coro__fd *coro__fd_find(struct sched *s, int fd);
+/*
+ * Whether fd (record f, or NULL) is one of the runtime's own fds, which
+ * the application may neither close, wait on nor read or write: an
+ * internal handler's (wake-up fd, signalfd, pidfds), the wake-up pipe's
+ * write end, the poller's.  A coroutine waiting on one would never be
+ * woken (its events go to the runtime), and reading one would steal the
+ * runtime's wake-ups or signals.
+ */
+bool coro__fd_runtime(const struct sched *s, int fd,
+                      const struct coro__fd *f);
 
 /*
  * Wait until fd is ready for one of the CORO__EV_READ/WRITE bits in dir

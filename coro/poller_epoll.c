@@ -48,6 +48,11 @@ int coro__poller_open(struct coro__poller **out)
     return 0;
 }
 
+int coro__poller_fd(const struct coro__poller *p)
+{
+    return p->epfd;
+}
+
 void coro__poller_close(struct coro__poller *p)
 {
     if (p == NULL)

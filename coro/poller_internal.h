@@ -26,6 +26,9 @@ struct coro__poller; /* private to a backend */
 int coro__poller_open(struct coro__poller **out);
 /* Close it; registrations vanish with it. */
 void coro__poller_close(struct coro__poller *p);
+/* The poller's own fd (the epoll or kqueue instance), which the
+ * application must not close or wait on. */
+int coro__poller_fd(const struct coro__poller *p);
 /* Register fd for both directions, edge-triggered.  0, or -1 with errno:
  * EPERM for an fd that cannot be polled (a regular file: always ready),
  * EBADF, ENOMEM, ENOSPC (the kernel's watch limit). */

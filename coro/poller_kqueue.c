@@ -45,6 +45,11 @@ int coro__poller_open(struct coro__poller **out)
     return 0;
 }
 
+int coro__poller_fd(const struct coro__poller *p)
+{
+    return p->kq;
+}
+
 void coro__poller_close(struct coro__poller *p)
 {
     if (p == NULL)

@@ -423,6 +423,12 @@ int coro_cmd_kill(coro_cmd_t *cmd, int signo)
         errno = ESRCH; /* its pid may be another process's by now */
         return -1;
     }
+    /* A cmd that holds no child (zeroed, or its spawn failed): kill(0) or
+     * kill(-1) would signal our process group or every process we may. */
+    if (cmd->pid <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
     return kill(cmd->pid, signo);
 }
 

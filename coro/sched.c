@@ -94,8 +94,12 @@ struct coro *coro__check(const coro_t *c)
         errno = EINVAL;
         return NULL;
     }
-    if (CORO__LIKELY(co->magic == CORO__MAGIC_LIVE))
-        return co;
+    if (CORO__LIKELY(co->magic == CORO__MAGIC_LIVE)) {
+        if (CORO__LIKELY(co->sched == coro__tls_sched))
+            return co;
+        errno = EINVAL; /* another thread's coroutine */
+        return NULL;
+    }
     /* A cached or released stack: the coroutine has ended and gone. */
     errno = (co->magic == CORO__MAGIC_FREE || co->magic == 0) ? ESRCH
                                                                : EINVAL;
@@ -409,6 +413,7 @@ static CORO__INLINE struct coro *create(coro_fn fn, void *arg,
     /* The record is reused from a cached stack: every field is set here
      * (the stack allocator fills co->stack), without a memset. */
     co->magic = CORO__MAGIC_LIVE;
+    co->sched = s;
     co->state = CORO_NEW;
     co->joinable = opts->joinable;
     co->id = id_next(s);

@@ -108,6 +108,12 @@ static int op_begin(struct op *op, int fd, const char *what, const void *addr)
         op->f = f;
         return 0;
     }
+    /* The runtime's own fds are refused here, on every call, as their
+     * kind is never learned. */
+    if (coro__fd_runtime(s, fd, f)) {
+        errno = EBADF;
+        return -1;
+    }
     /* Learn before making a record, so a number that is not open (say
      * INT_MAX) fails with EBADF instead of growing the record table. */
     uint8_t kind = learn_kind(fd);

@@ -247,6 +247,24 @@ Test(with_timeout, time_left_reports_the_nearest_deadline)
     cr_assert(isinf(coro_time_left()));
 }
 
+/* Absolute deadlines long past, down to INT64_MIN: the time left is
+ * negative, and computing it must not overflow (UBSan checks). */
+static int measure_left_past(void *arg)
+{
+    double *out = arg;
+    coro_with_deadline(INT64_MIN, left, &out[0]);
+    coro_with_deadline(1, left, &out[1]);
+    return 0;
+}
+
+Test(with_timeout, time_left_is_negative_for_deadlines_long_past)
+{
+    double out[2] = {0, 0};
+    run_in_coro(measure_left_past, out);
+    cr_assert_lt(out[0], -1e9, "INT64_MIN ticks: %g s", out[0]);
+    cr_assert_lt(out[1], 0.0, "tick 1: %g s", out[1]);
+}
+
 Test(with_timeout, bad_arguments_fail_with_einval_or_eperm)
 {
     cr_assert_eq(coro_with_timeout(1, left, NULL), -1);

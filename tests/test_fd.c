@@ -362,6 +362,113 @@ Test(fd_close, closing_an_fd_wakes_its_waiters_with_ebadf)
     cr_assert_eq(coro_close(sv[1]), 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* The runtime's own fds: its poller, wake-up fd and signal fd.  The
+ * application can see their numbers but may neither close them (the loop
+ * would fail), wait on them (their events go to the runtime, so the wait
+ * would never end) nor read them (it would steal the runtime's wake-ups
+ * and signals). */
+
+#define FDS_SEEN 1024
+
+static void open_fds(bool open[FDS_SEEN])
+{
+    for (int fd = 0; fd < FDS_SEEN; fd++)
+        open[fd] = fcntl(fd, F_GETFD) != -1;
+}
+
+static intptr_t nothing(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* Make the runtime open its fds: the poller (a wait), the wake-up fd (an
+ * offload), the signal fd (a watch). */
+static int open_runtime_fds(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    struct writer w = {.fd = sv[1], .msg = "x"};
+    cr_assert_not_null(coro_spawn(writer, &w, "writer"));
+    cr_assert_eq(coro_wait_readable(sv[0]), 0);
+    close_pair(sv);
+    intptr_t res;
+    cr_assert_eq(coro_offload(nothing, NULL, &res), 0);
+    cr_assert_eq(coro_signal_watch(SIGUSR1), 0);
+    return 0;
+}
+
+struct runtime_fds {
+    bool is[FDS_SEEN];
+    int rc[FDS_SEEN], err[FDS_SEEN];            /* waits */
+    ssize_t read_rc[FDS_SEEN]; int read_err[FDS_SEEN]; /* reads */
+};
+
+static int wait_one(void *arg)
+{
+    return coro_wait_readable((int)(intptr_t)arg);
+}
+
+/* Wait on each runtime fd, each under a 10 s deadline that must not be
+ * what ends the wait. */
+static int wait_on_runtime_fds(void *arg)
+{
+    struct runtime_fds *r = arg;
+    for (int fd = 0; fd < FDS_SEEN; fd++) {
+        if (!r->is[fd])
+            continue;
+        r->rc[fd] = coro_with_timeout(10, wait_one, (void *)(intptr_t)fd);
+        r->err[fd] = errno;
+        char c;
+        r->read_rc[fd] = coro_read(fd, &c, 1);
+        r->read_err[fd] = errno;
+    }
+    return 0;
+}
+
+Test(fd_close, the_runtimes_own_fds_can_be_neither_closed_nor_waited_on)
+{
+    static bool before[FDS_SEEN], after[FDS_SEEN];
+    static struct runtime_fds r;
+    open_fds(before);
+    cr_assert_eq(run_in_coro(open_runtime_fds, NULL), 0);
+    open_fds(after);
+    int n = 0;
+    for (int fd = 0; fd < FDS_SEEN; fd++) {
+        r.is[fd] = after[fd] && !before[fd];
+        if (!r.is[fd])
+            continue;
+        n++;
+        cr_expect_eq(coro_close(fd), -1, "fd %d closed", fd);
+        cr_expect_eq(errno, EBADF, "fd %d: %s", fd, strerror(errno));
+    }
+    cr_assert_geq(n, 3, "poller, wake-up fd, signal fd: %d fds", n);
+    cr_assert_eq(run_in_coro(wait_on_runtime_fds, &r), 0);
+    for (int fd = 0; fd < FDS_SEEN; fd++) {
+        if (!r.is[fd])
+            continue;
+        cr_expect_eq(r.rc[fd], -1, "fd %d waited on", fd);
+        cr_expect_eq(r.err[fd], EBADF, "fd %d: %s", fd, strerror(r.err[fd]));
+        cr_expect_eq(r.read_rc[fd], -1, "fd %d read", fd);
+        cr_expect_eq(r.read_err[fd], EBADF, "fd %d read: %s", fd,
+                     strerror(r.read_err[fd]));
+    }
+    /* The loop still works. */
+    int sv[2];
+    pair(sv);
+    struct reader rd = {.fd = sv[0]};
+    struct writer w = {.fd = sv[1], .msg = "ok"};
+    cr_assert_not_null(coro_spawn(reader, &rd, "reader"));
+    cr_assert_not_null(coro_spawn(writer, &w, "writer"));
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(rd.rc, 0);
+    cr_assert_eq(rd.got, 2);
+    close_pair(sv);
+    cr_assert_eq(coro_signal_unwatch(SIGUSR1), 0);
+}
+
 static int forgetter(void *arg)
 {
     struct reader *r = arg;

@@ -514,6 +514,24 @@ Test(cmd, a_program_that_does_not_exist_fails_with_enoent_and_leaves_nothing)
     cr_assert_eq(errno, ECHILD);
 }
 
+/* kill(0) and kill(-1) would signal our process group or every process
+ * we may signal: a cmd with no child in it must be refused.  Signal 0
+ * keeps a failure of this test harmless. */
+Test(cmd, kill_refuses_a_cmd_that_holds_no_child)
+{
+    coro_cmd_t zeroed = {0};
+    cr_assert_eq(coro_cmd_kill(&zeroed, 0), -1);
+    cr_assert_eq(errno, EINVAL);
+    coro_cmd_t minus = {.pid = -1};
+    cr_assert_eq(coro_cmd_kill(&minus, 0), -1);
+    cr_assert_eq(errno, EINVAL);
+    coro_cmd_t failed = {0};
+    const char *argv[] = {"/nonexistent/coro-test-program", NULL};
+    cr_assert_eq(coro_cmd_spawn(&failed, argv, 0), -1);
+    cr_assert_eq(coro_cmd_kill(&failed, 0), -1, "the failed spawn's cmd");
+    cr_assert_eq(errno, EINVAL);
+}
+
 static int close_while_reading(void *arg)
 {
     coro_cmd_t *cmd = arg;

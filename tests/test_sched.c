@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -743,6 +744,58 @@ Test(sched, a_dead_coroutine_cannot_be_interrupted_or_started)
     cr_assert_eq(errno, ESRCH);
     coro_spawn(join_it, &(struct joiner){.target = co}, "reaper");
     cr_assert_eq(coro_event_loop(), 0);
+}
+
+/* What another thread gets from our coroutines. */
+struct foreign {
+    coro_t *fresh, *ended; /* not started; ended, joinable, not joined */
+    int start_rc, start_err, intr_rc, intr_err, join_rc, join_err;
+    int id_rc, id_err;
+};
+
+static void *use_from_another_thread(void *arg)
+{
+    struct foreign *f = arg;
+    f->start_rc = coro_start(f->fresh);
+    f->start_err = errno;
+    f->intr_rc = coro_interrupt(f->fresh, ECANCELED);
+    f->intr_err = errno;
+    f->join_rc = coro_join(f->ended, NULL, NULL);
+    f->join_err = errno;
+    f->id_rc = coro_id(f->fresh);
+    f->id_err = errno;
+    coro_fini(); /* if a call made this thread a scheduler */
+    return NULL;
+}
+
+/* A coro_t * belongs to the thread that made it: another thread's calls
+ * are refused, not run against a scheduler it does not have (or worse,
+ * its own), and the coroutines are intact for their own thread. */
+Test(sched, another_threads_coroutine_is_refused_with_einval)
+{
+    coro_opts_t o = {.joinable = true};
+    struct foreign f = {.ended = coro_spawn_opts(ret_arg, (void *)7, &o)};
+    cr_assert_eq(coro_event_loop(), 0);
+    f.fresh = coro_new(ret_arg, (void *)3, &o);
+    cr_assert_not_null(f.fresh);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, use_from_another_thread, &f), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_expect_eq(f.start_rc, -1);
+    cr_expect_eq(f.start_err, EINVAL);
+    cr_expect_eq(f.intr_rc, -1);
+    cr_expect_eq(f.intr_err, EINVAL);
+    cr_expect_eq(f.join_rc, -1);
+    cr_expect_eq(f.join_err, EINVAL);
+    cr_expect_eq(f.id_rc, -1);
+    cr_expect_eq(f.id_err, EINVAL);
+    int st;
+    cr_assert_eq(coro_join(f.ended, &st, NULL), 0);
+    cr_assert_eq(st, 7);
+    cr_assert_eq(coro_start(f.fresh), 0);
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_join(f.fresh, &st, NULL), 0);
+    cr_assert_eq(st, 3);
 }
 
 Test(sched, fini_refuses_while_coroutines_exist)
