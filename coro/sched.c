@@ -62,6 +62,28 @@ static void loop_stack_bounds(struct sched *s)
 #endif
 }
 
+/*
+ * A thread that ends with a scheduler gets it freed as by coro_fini(),
+ * through a thread-specific key's destructor: threads that use coro for a
+ * while need not call coro_fini() to give its stacks, fds and signals
+ * back.  With coroutines left, coro_fini() refuses and the scheduler stays
+ * (freeing stacks that still hold frames would be worse than the leak).
+ */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static bool exit_key_made;
+
+static void at_thread_exit(void *arg)
+{
+    if (arg == coro__tls_sched) /* __thread data lives until after this */
+        coro_fini();
+}
+
+static void exit_key_make(void)
+{
+    exit_key_made = pthread_key_create(&exit_key, at_thread_exit) == 0;
+}
+
 struct sched *coro__sched(void)
 {
     struct sched *s = coro__tls_sched;
@@ -84,6 +106,9 @@ struct sched *coro__sched(void)
 #endif
     coro__clock_start();
     coro__tls_sched = s;
+    pthread_once(&exit_once, exit_key_make);
+    if (exit_key_made)
+        pthread_setspecific(exit_key, s);
     return s;
 }
 
@@ -746,6 +771,8 @@ int coro_fini(void)
     coro__sys_free(s->id_hash);
     coro__sys_free(s);
     coro__tls_sched = NULL;
+    if (exit_key_made)
+        pthread_setspecific(exit_key, NULL);
     return 0;
 }
 

@@ -6,10 +6,12 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -796,6 +798,56 @@ Test(sched, another_threads_coroutine_is_refused_with_einval)
     cr_assert_eq(coro_event_loop(), 0);
     cr_assert_eq(coro_join(f.fresh, &st, NULL), 0);
     cr_assert_eq(st, 3);
+}
+
+static int open_fd_count(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* Waits on a socket (so the thread's poller is made) and sleeps. */
+static int wait_a_little(void *arg)
+{
+    int *sv = arg;
+    if (write(sv[1], "x", 1) != 1 || coro_wait_readable(sv[0]) != 0)
+        return -1;
+    return coro_sleep(0.001);
+}
+
+/* Uses coro (a poller, a watched signal, the loop) and ends without
+ * coro_fini(). */
+static void *use_coro_and_end(void *arg)
+{
+    int *rc = arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
+        return NULL;
+    coro_opts_t o = {.joinable = true};
+    coro_t *co = NULL;
+    int st = -1;
+    if (coro_signal_watch(SIGUSR2) == 0 &&
+        (co = coro_spawn_opts(wait_a_little, sv, &o)) != NULL &&
+        coro_event_loop() == 0 && coro_join(co, &st, NULL) == 0)
+        *rc = st;
+    coro_close(sv[0]);
+    coro_close(sv[1]);
+    return NULL;
+}
+
+/* A thread that ends with an idle scheduler gives back what it held, as
+ * coro_fini() would: its poller, its signal fd, its stacks. */
+Test(sched, a_thread_that_ends_without_fini_leaves_no_fds_behind)
+{
+    int before = open_fd_count();
+    int rc = -2;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, use_coro_and_end, &rc), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(open_fd_count(), before, "fds left open by the thread");
 }
 
 Test(sched, fini_refuses_while_coroutines_exist)
