@@ -459,8 +459,19 @@ static inline struct coro *coro__self(void)
     }
     return s->current;
 }
-/* A valid coroutine record, or NULL with errno EINVAL. */
-struct coro *coro__check(const coro_t *co);
+/* coro__check() when the pointer is not a live coroutine of this thread:
+ * NULL with errno EINVAL or ESRCH. */
+struct coro *coro__check_fail(const coro_t *co);
+/* A live coroutine of this thread's scheduler, or NULL with errno EINVAL
+ * (NULL, not a coroutine, another thread's) or ESRCH (ended and gone). */
+static inline struct coro *coro__check(const coro_t *c)
+{
+    struct coro *co = (struct coro *)c;
+    if (CORO__LIKELY(co != NULL && co->magic == CORO__MAGIC_LIVE &&
+                     co->sched == coro__tls_sched))
+        return co;
+    return coro__check_fail(c);
+}
 /* Put co at the tail of the run queue. */
 static inline void coro__make_runnable(struct sched *s, struct coro *co)
 {

@@ -112,17 +112,11 @@ struct sched *coro__sched(void)
     return s;
 }
 
-struct coro *coro__check(const coro_t *c)
+struct coro *coro__check_fail(const coro_t *c)
 {
-    struct coro *co = (struct coro *)c;
-    if (co == NULL) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (CORO__LIKELY(co->magic == CORO__MAGIC_LIVE)) {
-        if (CORO__LIKELY(co->sched == coro__tls_sched))
-            return co;
-        errno = EINVAL; /* another thread's coroutine */
+    const struct coro *co = (const struct coro *)c;
+    if (co == NULL || co->magic == CORO__MAGIC_LIVE) {
+        errno = EINVAL; /* NULL, or another thread's coroutine */
         return NULL;
     }
     /* A cached or released stack: the coroutine has ended and gone. */
