@@ -1103,6 +1103,17 @@ CORO_API size_t coro_local_depth(coro_key_t key);
  * - A NULL object, or an argument out of range, fails with EINVAL.  A
  *   try-variant that would have to wait fails with EBUSY.  A failed call
  *   has changed nothing.  Waiting allocates nothing.
+ * - An object may be freed, reused or initialised again only once no
+ *   coroutine is inside a call on it.  A waiter that has been woken or
+ *   handed something is inside its call until it has run, and may still
+ *   use the object then (to pass on what it was handed if an interrupt
+ *   reaches it first, for one).  coro_fifo_destroy() and
+ *   coro_chan_destroy() check this and fail with EBUSY; for the other
+ *   objects the caller must know it (join the waiters, say).  The event
+ *   is simpler: its waiters never touch it once coro_event_set() has
+ *   returned.  Initialising an object in use is undefined: on a fifo
+ *   holding items or on an initialised channel it leaks their memory
+ *   (the storage may hold garbage before init, so it is not checked).
  */
 
 /* A mutex, recursive.  Initialize with CORO_MUTEX_INIT or
@@ -1289,19 +1300,24 @@ CORO_API int coro_rwlock_wrunlock(coro_rwlock_t *rw);
  * An unbounded FIFO queue of pointers (Shrapnel's fifo).  Each item pushed
  * costs one small allocation, freed when it is popped; the items
  * themselves are borrowed.  CORO_FIFO_INIT or coro_fifo_init();
- * coro_fifo_destroy() frees what is left.
+ * coro_fifo_destroy() frees what is left, and says whether the fifo is
+ * still in use.
  */
 typedef struct coro_fifo {
     uintptr_t opaque_[5]; /* private */
 } coro_fifo_t;
 #define CORO_FIFO_INIT {{0}}
 
-/* Make *f an empty fifo.  0, or -1 with errno EINVAL. */
+/* Make *f an empty fifo.  0, or -1 with errno EINVAL.  *f is not looked
+ * at: on a fifo that holds items, init leaks them (destroy first). */
 CORO_API int coro_fifo_init(coro_fifo_t *f);
 
 /* Drop every item left (without touching what they point to) and free
- * the fifo's memory; *f is then empty and usable.  0, or -1 with errno
- * EINVAL (f NULL), EBUSY (coroutines wait on it). */
+ * the fifo's memory; *f is then empty and usable, and once destroy has
+ * succeeded no call made before it touches *f again, so it may be freed.
+ * 0, or -1 with errno EINVAL (f NULL), EBUSY (a coroutine is inside
+ * coro_fifo_pop() or coro_fifo_pop_all() on it: waiting, or handed an
+ * item or woken by an interrupt and not yet run; nothing is freed). */
 CORO_API int coro_fifo_destroy(coro_fifo_t *f);
 
 /* Append item (NULL too) at the tail, or hand it to the first waiter.
@@ -1334,41 +1350,50 @@ CORO_API size_t coro_fifo_len(const coro_fifo_t *f);
  * capacity items, coro_chan_recv() while it is empty.  It owns a buffer
  * from coro_chan_init() until coro_chan_destroy(); there is no static
  * initializer.  Closing it ends the stream: senders fail with EPIPE,
- * receivers take what is left, then fail with EPIPE.
+ * receivers take what is left, then fail with EPIPE.  A channel that is
+ * not initialised (zero-filled, or destroyed) is refused: every call on it
+ * but coro_chan_destroy() and coro_chan_len() fails at once with EINVAL.
  */
 typedef struct coro_chan {
     uintptr_t opaque_[12]; /* private */
 } coro_chan_t;
 
 /* Make *ch an open, empty channel for capacity (>= 1) items.  0, or -1
- * with errno EINVAL (ch NULL, capacity 0), ENOMEM. */
+ * with errno EINVAL (ch NULL, capacity 0), ENOMEM.  *ch is not looked at:
+ * on an initialised channel, init leaks its buffer (destroy first). */
 CORO_API int coro_chan_init(coro_chan_t *ch, size_t capacity);
 
-/* Free the buffer; items left are dropped.  0, or -1 with errno EINVAL
- * (ch NULL), EBUSY (coroutines wait on it). */
+/* Free the buffer; items left are dropped, and *ch is left not
+ * initialised.  Once destroy has succeeded no call made before it touches
+ * *ch again, so it may be freed.  On a channel not initialised, does
+ * nothing and returns 0.  0, or -1 with errno EINVAL (ch NULL), EBUSY (a
+ * coroutine is inside coro_chan_send() or coro_chan_recv() on it:
+ * waiting, or served, failed by close or woken by an interrupt and not
+ * yet run; nothing is freed). */
 CORO_API int coro_chan_destroy(coro_chan_t *ch);
 
 /*
  * Put item (NULL too) in the channel.  Blocks while it is full or earlier
- * senders wait.  Returns 0, or -1 with errno EINVAL (ch NULL), EPIPE (the
- * channel is closed, or was closed before the waiting sender ran again:
- * its item was not sent), EPERM, ETIMEDOUT, or an interrupt's errno.
+ * senders wait.  Returns 0, or -1 with errno EINVAL (ch NULL or not
+ * initialised), EPIPE (the channel is closed, or was closed before the
+ * waiting sender ran again: its item was not sent), EPERM, ETIMEDOUT, or
+ * an interrupt's errno.
  */
 CORO_API int coro_chan_send(coro_chan_t *ch, void *item);
 
 /* Take the oldest item into *item (if item is not NULL).  Blocks while the
  * channel is empty and open.  Returns 0, or -1 with errno EINVAL (ch
- * NULL), EPIPE (closed and nothing left), EPERM, ETIMEDOUT, or an
- * interrupt's errno. */
+ * NULL or not initialised), EPIPE (closed and nothing left), EPERM,
+ * ETIMEDOUT, or an interrupt's errno. */
 CORO_API int coro_chan_recv(coro_chan_t *ch, void **item);
 
 /* As coro_chan_send() and coro_chan_recv(), without waiting: -1 with errno
- * EBUSY where those would wait.  Work anywhere. */
+ * EBUSY where those would wait; also EINVAL, EPIPE.  Work anywhere. */
 CORO_API int coro_chan_try_send(coro_chan_t *ch, void *item);
 CORO_API int coro_chan_try_recv(coro_chan_t *ch, void **item);
 
 /* Close ch and wake every waiter (see above).  0, or -1 with errno EINVAL
- * (ch NULL), EALREADY (already closed). */
+ * (ch NULL or not initialised), EALREADY (already closed). */
 CORO_API int coro_chan_close(coro_chan_t *ch);
 
 /* Number of items in ch (0 for NULL). */
@@ -1385,9 +1410,11 @@ typedef struct coro_event {
 /* Make *ev an event that is not set.  0, or -1 with errno EINVAL. */
 CORO_API int coro_event_init(coro_event_t *ev);
 
-/* Set ev to value (borrowed) and wake every waiter.  Never blocks; works
- * anywhere.  0, or -1 with errno EINVAL (ev NULL), EALREADY (already set:
- * the first value stays). */
+/* Set ev to value (borrowed) and wake every waiter, handing each the
+ * value: once set has returned, none of them touches ev again, even those
+ * not yet run, so ev may be reused or freed when no later coro_event_wait()
+ * will come.  Never blocks; works anywhere.  0, or -1 with errno EINVAL
+ * (ev NULL), EALREADY (already set: the first value stays). */
 CORO_API int coro_event_set(coro_event_t *ev, void *value);
 
 /* Wait until ev is set; *value (if value is not NULL) receives its value.

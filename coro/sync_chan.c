@@ -14,6 +14,18 @@
  * Invariant, restored by chan_grant() after every change: no wakeable
  * receiver waits while an unclaimed item exists, and no wakeable sender
  * waits while an unreserved slot is free.
+ *
+ * A served waiter is off its queue but has not run yet: when it does, it
+ * still uses the channel (to put its item in, to take the claimed one,
+ * or, if an interrupt came first, to pass its claim on).  So the queues
+ * cannot tell destroy whether the channel is still in use; "inside"
+ * counts every call that waited until it has returned, and destroy fails
+ * while it is not 0.
+ *
+ * The zero state (cap 0, no buffer) is "not initialised", and destroy
+ * returns the channel to it.  Send, receive and close fail on it with
+ * EINVAL: there is no static initializer, so a zero-filled channel is a
+ * missing init, and waiting on it would be waiting forever.
  */
 #include "sync_internal.h"
 
@@ -30,6 +42,9 @@ struct chan {
     bool closed;              /* coro_chan_close() was called */
     struct coro__waitq sendq; /* coro_chan_send() calls, arrival order */
     struct coro__waitq recvq; /* coro_chan_recv() calls, arrival order */
+    size_t inside;            /* send/recv calls that waited and have not
+                                 returned yet: queued, or served (or woken
+                                 by a timer or an interrupt) but not run */
 };
 CORO__SYNC_CHECK(coro_chan_t, struct chan);
 
@@ -39,6 +54,31 @@ enum { CHAN_CLOSED = 0, CHAN_SERVED = 1 };
 static struct chan *chan_of(coro_chan_t *ch)
 {
     return (struct chan *)(void *)ch;
+}
+
+/* The channel of ch if it is initialised, else NULL with errno EINVAL
+ * (ch NULL, zero-filled, or destroyed). */
+static struct chan *chan_check(coro_chan_t *ch)
+{
+    struct chan *c = ch != NULL ? chan_of(ch) : NULL;
+    if (c == NULL || c->cap == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return c;
+}
+
+/* Queue w on q and park it, counted in c->inside while it waits and until
+ * it runs again, so that destroy sees the channel in use.  Returns as
+ * coro__sync_park(); the caller runs on without a switch, so it may still
+ * use c afterwards. */
+static int chan_park(struct chan *c, struct coro__waitq *q,
+                     struct coro__wait *w, void (*cancel)(struct coro__wait *w))
+{
+    c->inside++;
+    int rc = coro__sync_park(q, w, c, cancel);
+    c->inside--;
+    return rc;
 }
 
 /* Serve waiters while the buffer allows (see the invariant above). */
@@ -103,6 +143,9 @@ int coro_chan_init(coro_chan_t *ch, size_t capacity)
     void **buf = coro__sys_calloc(capacity, sizeof *buf);
     if (buf == NULL)
         return -1;
+    /* *ch is overwritten unread: before init it may hold garbage, which
+     * no check could tell from a live channel.  So init on an initialised
+     * channel leaks its buffer (documented: destroy first). */
     *chan_of(ch) = (struct chan){.buf = buf, .cap = capacity};
     return 0;
 }
@@ -114,10 +157,14 @@ int coro_chan_destroy(coro_chan_t *ch)
         return -1;
     }
     struct chan *c = chan_of(ch);
-    if (c->sendq.head != NULL || c->recvq.head != NULL) {
+    if (c->inside != 0) {
         errno = EBUSY;
         return -1;
     }
+    /* Every queued waiter is counted in inside. */
+    assert(c->sendq.head == NULL && c->recvq.head == NULL);
+    /* A channel not initialised has no buffer: destroying it again, or a
+     * zero-filled one, frees nothing and succeeds, as free(NULL) does. */
     coro__sys_free(c->buf);
     *c = (struct chan){0};
     return 0;
@@ -140,18 +187,16 @@ static int chan_send_now(struct chan *c, void *item)
 
 int coro_chan_send_at(coro_chan_t *ch, void *item, const coro_site_t *site)
 {
-    if (ch == NULL) {
-        errno = EINVAL;
+    struct chan *c = chan_check(ch);
+    if (c == NULL)
         return -1;
-    }
-    struct chan *c = chan_of(ch);
     CORO__WAIT(w, "chan send", site);
     if (coro__wait_begin(&w) != 0)
         return -1;
     int rc = chan_send_now(c, item);
     if (rc <= 0)
         return rc;
-    if (coro__sync_park(&c->sendq, &w, c, chan_send_cancel) != 0)
+    if (chan_park(c, &c->sendq, &w, chan_send_cancel) != 0)
         return -1;
     if (w.value == CHAN_SERVED) {
         c->reserved--;
@@ -190,18 +235,16 @@ static int chan_recv_now(struct chan *c, void **item)
 
 int coro_chan_recv_at(coro_chan_t *ch, void **item, const coro_site_t *site)
 {
-    if (ch == NULL) {
-        errno = EINVAL;
+    struct chan *c = chan_check(ch);
+    if (c == NULL)
         return -1;
-    }
-    struct chan *c = chan_of(ch);
     CORO__WAIT(w, "chan recv", site);
     if (coro__wait_begin(&w) != 0)
         return -1;
     int rc = chan_recv_now(c, item);
     if (rc <= 0)
         return rc;
-    if (coro__sync_park(&c->recvq, &w, c, chan_recv_cancel) != 0)
+    if (chan_park(c, &c->recvq, &w, chan_recv_cancel) != 0)
         return -1;
     if (w.value == CHAN_SERVED)
         c->claimed--; /* a claim is on an item, not a given one */
@@ -217,11 +260,10 @@ int(coro_chan_recv)(coro_chan_t *ch, void **item)
 
 int coro_chan_try_send(coro_chan_t *ch, void *item)
 {
-    if (ch == NULL) {
-        errno = EINVAL;
+    struct chan *c = chan_check(ch);
+    if (c == NULL)
         return -1;
-    }
-    int rc = chan_send_now(chan_of(ch), item);
+    int rc = chan_send_now(c, item);
     if (rc > 0) {
         errno = EBUSY;
         return -1;
@@ -231,11 +273,10 @@ int coro_chan_try_send(coro_chan_t *ch, void *item)
 
 int coro_chan_try_recv(coro_chan_t *ch, void **item)
 {
-    if (ch == NULL) {
-        errno = EINVAL;
+    struct chan *c = chan_check(ch);
+    if (c == NULL)
         return -1;
-    }
-    int rc = chan_recv_now(chan_of(ch), item);
+    int rc = chan_recv_now(c, item);
     if (rc > 0) {
         errno = EBUSY;
         return -1;
@@ -245,11 +286,9 @@ int coro_chan_try_recv(coro_chan_t *ch, void **item)
 
 int coro_chan_close(coro_chan_t *ch)
 {
-    if (ch == NULL) {
-        errno = EINVAL;
+    struct chan *c = chan_check(ch);
+    if (c == NULL)
         return -1;
-    }
-    struct chan *c = chan_of(ch);
     if (c->closed) {
         errno = EALREADY;
         return -1;

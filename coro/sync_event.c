@@ -3,14 +3,21 @@
  * waiter; later waiters return at once.  Each waiter is woken on its own
  * and takes nothing from the others, so an interrupted one has nothing to
  * pass on.
+ *
+ * Setting is the end of the event's story for its waiters: set empties
+ * the queue, handing each waiter the value with its wake-up, so that no
+ * waiter touches the event after set returns (not even one a timer or an
+ * interrupt woke before and that has not run yet: its cancel() finds
+ * itself off the queue).  The event may then be reused or freed while
+ * woken waiters are still to run.
  */
 #include "sync_internal.h"
 
 struct event {
     bool set;                   /* coro_event_set() was called */
     void *value;                /* its value, borrowed; NULL until set */
-    struct coro__waitq waiters; /* coro_event_wait() calls; none wakeable
-                                   once set */
+    struct coro__waitq waiters; /* coro_event_wait() calls; empty once
+                                   set */
 };
 CORO__SYNC_CHECK(coro_event_t, struct event);
 
@@ -49,9 +56,12 @@ int coro_event_set(coro_event_t *ev, void *value)
     }
     e->set = true;
     e->value = value;
+    /* Take every wait off the queue, the ones a timer or an interrupt
+     * woke too (they fail as they would have; off the queue, their
+     * cancel() does nothing), and give the wakeable ones the value. */
     struct coro__wait *w;
-    while ((w = coro__sync_first(&e->waiters)) != NULL)
-        coro__sync_hand(&e->waiters, w, 0);
+    while ((w = coro__waitq_pop(&e->waiters)) != NULL)
+        coro__wake(w, (intptr_t)value);
     return 0;
 }
 
@@ -65,10 +75,14 @@ int coro_event_wait_at(coro_event_t *ev, void **value, const coro_site_t *site)
     CORO__WAIT(w, "event", site);
     if (coro__wait_begin(&w) != 0)
         return -1;
-    if (!e->set && coro__sync_park(&e->waiters, &w, e, event_cancel) != 0)
-        return -1;
+    void *v = e->value;
+    if (!e->set) {
+        if (coro__sync_park(&e->waiters, &w, e, event_cancel) != 0)
+            return -1;
+        v = (void *)w.value; /* from set: the event may be gone by now */
+    }
     if (value != NULL)
-        *value = e->value;
+        *value = v;
     return 0;
 }
 

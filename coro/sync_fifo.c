@@ -6,20 +6,34 @@
  * interrupt then replaces its wake-up, cancel() can pass the node to the
  * next popper or put it back at the head without allocating, which could
  * fail and lose the item.  The popper frees the node.
+ *
+ * A popper handed a node is off the wait queue but has not run yet: when
+ * it does it still uses the fifo (pop_all takes more items; an interrupt
+ * makes it pass the node on).  So the queue cannot tell destroy whether
+ * the fifo is in use; "inside" counts every pop that waited until it has
+ * returned, and destroy fails while it is not 0.  The count fits in the
+ * public struct because the list is circular and keeps only its tail.
  */
 #include "sync_internal.h"
 
+#include <assert.h>
+
 /* One queued item. */
 struct fifo_node {
-    struct fifo_node *next; /* toward the tail, NULL at the tail */
+    struct fifo_node *next; /* the next newer node; the tail's is the
+                               oldest, closing the ring */
     void *item;             /* borrowed from the pusher */
 };
 
 struct fifo {
-    struct fifo_node *head, *tail; /* items, oldest first; NULL if none */
-    size_t len;                    /* nodes in the list */
-    struct coro__waitq waiters;    /* poppers, arrival order; never a
-                                      wakeable one while len > 0 */
+    struct fifo_node *tail;     /* newest item, NULL if none; the list is
+                                   circular: tail->next is the oldest */
+    size_t len;                 /* nodes in the list */
+    struct coro__waitq waiters; /* poppers, arrival order; never a
+                                   wakeable one while len > 0 */
+    size_t inside;              /* pops that waited and have not returned
+                                   yet: queued, or handed a node (or woken
+                                   by a timer or an interrupt) but not run */
 };
 CORO__SYNC_CHECK(coro_fifo_t, struct fifo);
 
@@ -30,30 +44,30 @@ static struct fifo *fifo_of(coro_fifo_t *f)
 
 static void fifo_link_front(struct fifo *q, struct fifo_node *n)
 {
-    n->next = q->head;
-    q->head = n;
-    if (q->tail == NULL)
+    if (q->tail != NULL) {
+        n->next = q->tail->next; /* after the tail: the new oldest */
+        q->tail->next = n;
+    } else {
+        n->next = n; /* alone: its own head and tail */
         q->tail = n;
+    }
     q->len++;
 }
 
 static void fifo_link_back(struct fifo *q, struct fifo_node *n)
 {
-    n->next = NULL;
-    if (q->tail != NULL)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
-    q->len++;
+    fifo_link_front(q, n);
+    q->tail = n; /* the same place in the ring, now the newest */
 }
 
+/* Unlink the oldest node (the fifo must not be empty). */
 static struct fifo_node *fifo_unlink_front(struct fifo *q)
 {
-    struct fifo_node *n = q->head;
-    q->head = n->next;
-    if (q->head == NULL)
+    struct fifo_node *n = q->tail->next;
+    if (n == q->tail)
         q->tail = NULL;
+    else
+        q->tail->next = n->next;
     q->len--;
     return n;
 }
@@ -87,6 +101,9 @@ int coro_fifo_init(coro_fifo_t *f)
         errno = EINVAL;
         return -1;
     }
+    /* *f is overwritten unread: before init it may hold garbage, which no
+     * check could tell from a live fifo.  So init on a fifo holding items
+     * leaks their nodes (documented: destroy first). */
     *fifo_of(f) = (struct fifo){0};
     return 0;
 }
@@ -98,11 +115,13 @@ int coro_fifo_destroy(coro_fifo_t *f)
         return -1;
     }
     struct fifo *q = fifo_of(f);
-    if (q->waiters.head != NULL) {
+    if (q->inside != 0) {
         errno = EBUSY;
         return -1;
     }
-    while (q->head != NULL)
+    /* Every queued popper is counted in inside. */
+    assert(q->waiters.head == NULL);
+    while (q->tail != NULL)
         coro__sys_free(fifo_unlink_front(q));
     return 0;
 }
@@ -137,6 +156,18 @@ int coro_fifo_push_front(coro_fifo_t *f, void *item)
     return fifo_push(f, item, true);
 }
 
+/* Park w on q's wait queue, counted in q->inside while it waits and until
+ * it runs again, so that destroy sees the fifo in use.  Returns as
+ * coro__sync_park(); the caller runs on without a switch, so it may still
+ * use q afterwards. */
+static int fifo_park(struct fifo *q, struct coro__wait *w)
+{
+    q->inside++;
+    int rc = coro__sync_park(&q->waiters, w, q, fifo_cancel);
+    q->inside--;
+    return rc;
+}
+
 /* Take the item of n (if out is not NULL) and free n. */
 static void fifo_take(struct fifo_node *n, void **out)
 {
@@ -155,7 +186,7 @@ static int fifo_wait(struct fifo *q, void **out, struct coro__wait *w)
         fifo_take(fifo_unlink_front(q), out);
         return 0;
     }
-    if (coro__sync_park(&q->waiters, w, q, fifo_cancel) != 0)
+    if (fifo_park(q, w) != 0)
         return -1;
     fifo_take((struct fifo_node *)w->value, out);
     return 0;

@@ -13,7 +13,14 @@
  * A queued wait whose coroutine a timer or an interrupt has already made
  * runnable stays queued until that coroutine runs and its cancel()
  * removes it.  Objects skip such waits when they hand something out:
- * only a wakeable wait can be handed anything.
+ * only a wakeable wait can be handed anything.  (The event, whose waiters
+ * have nothing to pass on, takes such waits off its queue too when it is
+ * set, so that no waiter touches it afterwards: see sync_event.c.)
+ *
+ * A wait off the queue may still use its object when its coroutine runs
+ * (to take what it was handed, or to pass it on).  So an object whose
+ * destroy must know that it is no longer in use (the fifo, the channel)
+ * counts its waits from park until they return, not just queued ones.
  */
 #ifndef CORO_SYNC_INTERNAL_H
 #define CORO_SYNC_INTERNAL_H

@@ -1120,6 +1120,97 @@ Test(fifo, destroy_with_waiters_fails_with_ebusy)
     cr_assert_eq(run_in_coro(destroy_busy, &f), 0);
 }
 
+/*
+ * A popper handed an item is off the wait queue but still inside its
+ * call until it runs (pop_all then takes more items; an interrupt makes
+ * it pass the item on): destroy must fail with EBUSY until then.
+ */
+struct fifo_handed {
+    coro_fifo_t *f;
+    bool interrupt;  /* interrupt the popper before it runs */
+    bool parked;     /* out: it waited */
+    int destroy_rc;  /* out: destroy while it had not run */
+    int destroy_err; /* out: its errno */
+    struct waiter w; /* out: the popper (pop_all, max 2) */
+};
+
+static int fifo_handed_run(void *arg)
+{
+    struct fifo_handed *t = arg;
+    t->w = (struct waiter){.op = pop_all_op, .obj = t->f};
+    start(&t->w);
+    coro_yield();
+    t->parked = all_waiting(&t->w, 1);
+    coro_fifo_push(t->f, (void *)1); /* handed to the popper */
+    if (t->interrupt)
+        coro_interrupt(t->w.co, EINTR);
+    t->destroy_rc = coro_fifo_destroy(t->f);
+    t->destroy_err = errno;
+    coro_fifo_push(t->f, (void *)2); /* pop_all takes it too, if it runs */
+    reap(&t->w);
+    return 0;
+}
+
+static void fifo_handed_check(struct fifo_handed *t)
+{
+    coro_fifo_t f = CORO_FIFO_INIT;
+    t->f = &f;
+    cr_assert_eq(run_in_coro(fifo_handed_run, t), 0);
+    cr_assert(t->parked, "the popper must block first");
+    cr_assert_eq(t->destroy_rc, -1,
+                 "destroy must fail while a handed popper has not run");
+    cr_assert_eq(t->destroy_err, EBUSY);
+    void *x = NULL, *y = NULL;
+    if (t->interrupt) {
+        cr_assert_eq(t->w.rc, -1);
+        cr_assert_eq(t->w.err, EINTR);
+        cr_assert_eq(coro_fifo_len(&f), 2, "item 1 went back to the head");
+        cr_assert_eq(coro_fifo_try_pop(&f, &x), 0);
+        cr_assert_eq(coro_fifo_try_pop(&f, &y), 0);
+        cr_assert_eq(x, (void *)1);
+        cr_assert_eq(y, (void *)2);
+    } else {
+        cr_assert_eq(t->w.rc, 0);
+        cr_assert_eq(t->w.got, 2, "pop_all took items 1 and 2");
+        cr_assert_eq(coro_fifo_len(&f), 0);
+    }
+    cr_assert_eq(coro_fifo_destroy(&f), 0, "free once it has returned");
+}
+
+Test(fifo, destroy_is_ebusy_until_a_handed_popper_has_run)
+{
+    struct fifo_handed t = {.interrupt = false};
+    fifo_handed_check(&t);
+}
+
+Test(fifo, destroy_is_ebusy_until_a_handed_then_cut_popper_has_run)
+{
+    struct fifo_handed t = {.interrupt = true};
+    fifo_handed_check(&t);
+}
+
+/* The list keeps its order through every way in and out. */
+Test(fifo, push_push_front_and_pops_keep_the_order_without_waiters)
+{
+    coro_fifo_t f;
+    cr_assert_eq(coro_fifo_init(&f), 0);
+    cr_assert_eq(coro_fifo_push_front(&f, (void *)3), 0); /* 3 */
+    cr_assert_eq(coro_fifo_push(&f, (void *)4), 0);       /* 3 4 */
+    cr_assert_eq(coro_fifo_push_front(&f, (void *)2), 0); /* 2 3 4 */
+    cr_assert_eq(coro_fifo_push(&f, (void *)5), 0);       /* 2 3 4 5 */
+    cr_assert_eq(coro_fifo_push_front(&f, (void *)1), 0); /* 1 2 3 4 5 */
+    cr_assert_eq(coro_fifo_len(&f), 5);
+    for (intptr_t i = 1; i <= 5; i++) {
+        void *x = NULL;
+        cr_assert_eq(coro_fifo_try_pop(&f, &x), 0);
+        cr_assert_eq(x, (void *)i);
+    }
+    cr_assert_eq(coro_fifo_len(&f), 0);
+    cr_assert_eq(coro_fifo_push(&f, (void *)6), 0, "usable once emptied");
+    cr_assert_eq(coro_fifo_push(&f, (void *)7), 0);
+    cr_assert_eq(coro_fifo_destroy(&f), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* chan                                                               */
 
@@ -1329,6 +1420,204 @@ Test(chan, close_wakes_a_waiting_receiver_with_epipe)
     cr_assert_eq(coro_chan_destroy(&ch), 0);
 }
 
+/*
+ * A waiter the channel has served (a sender given a slot, a receiver
+ * given an item or told by close that the stream ended) is off the wait
+ * queue but still inside its call until it runs: destroy must fail with
+ * EBUSY until then, or the waiter would run on a freed buffer.
+ */
+struct chan_served {
+    coro_chan_t *ch;
+    bool receiver;   /* serve a receiver (else a sender) */
+    bool by_close;   /* serve it by closing the channel */
+    bool interrupt;  /* then interrupt it before it runs */
+    bool parked;     /* out: it waited */
+    int destroy_rc;  /* out: destroy while it had not run */
+    int destroy_err; /* out: its errno */
+    struct waiter w; /* out: the waiter */
+};
+
+static int chan_served_run(void *arg)
+{
+    struct chan_served *t = arg;
+    if (!t->receiver && coro_chan_send(t->ch, (void *)100) != 0)
+        return -1; /* full: the sender must wait */
+    t->w = (struct waiter){
+        .op = t->receiver ? recv_op : send_op, .obj = t->ch, .arg = 2};
+    start(&t->w);
+    coro_yield();
+    t->parked = all_waiting(&t->w, 1);
+    void *x;
+    if (t->by_close)
+        coro_chan_close(t->ch);
+    else if (t->receiver)
+        coro_chan_send(t->ch, (void *)7); /* claimed for the receiver */
+    else
+        coro_chan_recv(t->ch, &x); /* a slot reserved for the sender */
+    if (t->interrupt)
+        coro_interrupt(t->w.co, EINTR);
+    t->destroy_rc = coro_chan_destroy(t->ch);
+    t->destroy_err = errno;
+    reap(&t->w);
+    return 0;
+}
+
+/* Run t on a fresh channel of capacity 1 and check that destroy failed
+ * with EBUSY while the served waiter had not run. */
+static void chan_served_check(struct chan_served *t)
+{
+    coro_chan_t ch;
+    cr_assert_eq(coro_chan_init(&ch, 1), 0);
+    t->ch = &ch;
+    cr_assert_eq(run_in_coro(chan_served_run, t), 0);
+    cr_assert(t->parked, "the waiter must block first");
+    cr_assert_eq(t->destroy_rc, -1,
+                 "destroy must fail while a served waiter has not run");
+    cr_assert_eq(t->destroy_err, EBUSY);
+    if (t->interrupt) {
+        cr_assert_eq(t->w.rc, -1);
+        cr_assert_eq(t->w.err, EINTR);
+    } else if (t->by_close) {
+        cr_assert_eq(t->w.rc, -1);
+        cr_assert_eq(t->w.err, EPIPE);
+    } else {
+        cr_assert_eq(t->w.rc, 0, "the served waiter must succeed: %s",
+                     strerror(t->w.err));
+    }
+    if (!t->by_close) {
+        /* What the waiter was given went where it should: the item sent
+         * to the receiver, or the sender's item, is in the buffer unless
+         * the waiter took it. */
+        void *x = NULL;
+        bool has = coro_chan_try_recv(&ch, &x) == 0;
+        if (t->receiver) {
+            cr_assert_eq(has, t->interrupt, "the item is back iff cut");
+            cr_assert_eq(t->w.got, t->interrupt ? 0 : 7);
+            if (has)
+                cr_assert_eq(x, (void *)7);
+        } else {
+            cr_assert_eq(has, !t->interrupt, "sent iff not cut");
+            if (has)
+                cr_assert_eq(x, (void *)20);
+        }
+    }
+    cr_assert_eq(coro_chan_destroy(&ch), 0, "free once it has returned");
+}
+
+Test(chan, destroy_is_ebusy_until_a_served_sender_has_run)
+{
+    struct chan_served t = {.receiver = false};
+    chan_served_check(&t);
+}
+
+Test(chan, destroy_is_ebusy_until_a_served_receiver_has_run)
+{
+    struct chan_served t = {.receiver = true};
+    chan_served_check(&t);
+}
+
+Test(chan, destroy_is_ebusy_until_a_sender_failed_by_close_has_run)
+{
+    struct chan_served t = {.receiver = false, .by_close = true};
+    chan_served_check(&t);
+}
+
+Test(chan, destroy_is_ebusy_until_a_receiver_ended_by_close_has_run)
+{
+    struct chan_served t = {.receiver = true, .by_close = true};
+    chan_served_check(&t);
+}
+
+Test(chan, destroy_is_ebusy_until_a_served_then_cut_sender_has_run)
+{
+    struct chan_served t = {.receiver = false, .interrupt = true};
+    chan_served_check(&t);
+}
+
+Test(chan, destroy_is_ebusy_until_a_served_then_cut_receiver_has_run)
+{
+    struct chan_served t = {.receiver = true, .interrupt = true};
+    chan_served_check(&t);
+}
+
+/* Every call on a channel that is not initialised (zero-filled, or
+ * destroyed) fails at once with EINVAL; none waits on it. */
+struct chan_uninit {
+    coro_chan_t *ch;
+    int send_rc, send_err, recv_rc, recv_err;
+    int try_send_rc, try_send_err, try_recv_rc, try_recv_err;
+    int close_rc, close_err;
+};
+
+static int chan_send_null(void *ch)
+{
+    return coro_chan_send(ch, NULL);
+}
+
+static int chan_recv_any(void *ch)
+{
+    void *x;
+    return coro_chan_recv(ch, &x);
+}
+
+static int chan_uninit_run(void *arg)
+{
+    struct chan_uninit *t = arg;
+    /* Under a deadline, so that a call that waits fails the test with
+     * ETIMEDOUT instead of hanging it. */
+    t->send_rc = coro_with_timeout(0.5, chan_send_null, t->ch);
+    t->send_err = errno;
+    t->recv_rc = coro_with_timeout(0.5, chan_recv_any, t->ch);
+    t->recv_err = errno;
+    t->try_send_rc = coro_chan_try_send(t->ch, NULL);
+    t->try_send_err = errno;
+    t->try_recv_rc = coro_chan_try_recv(t->ch, NULL);
+    t->try_recv_err = errno;
+    t->close_rc = coro_chan_close(t->ch);
+    t->close_err = errno;
+    return 0;
+}
+
+static void chan_uninit_check(coro_chan_t *ch)
+{
+    struct chan_uninit t = {.ch = ch};
+    cr_assert_eq(run_in_coro(chan_uninit_run, &t), 0);
+    cr_assert_eq(t.send_rc, -1);
+    cr_assert_eq(t.send_err, EINVAL, "send: %s", strerror(t.send_err));
+    cr_assert_eq(t.recv_rc, -1);
+    cr_assert_eq(t.recv_err, EINVAL, "recv: %s", strerror(t.recv_err));
+    cr_assert_eq(t.try_send_rc, -1);
+    cr_assert_eq(t.try_send_err, EINVAL, "try_send: %s",
+                 strerror(t.try_send_err));
+    cr_assert_eq(t.try_recv_rc, -1);
+    cr_assert_eq(t.try_recv_err, EINVAL, "try_recv: %s",
+                 strerror(t.try_recv_err));
+    cr_assert_eq(t.close_rc, -1);
+    cr_assert_eq(t.close_err, EINVAL, "close: %s", strerror(t.close_err));
+    cr_assert_eq(coro_chan_len(ch), 0);
+    cr_assert_eq(coro_chan_send(ch, NULL), -1, "outside a coroutine too");
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(coro_chan_destroy(ch), 0, "nothing to free: succeeds");
+}
+
+Test(chan, calls_on_a_zero_filled_channel_fail_with_einval)
+{
+    coro_chan_t ch = {{0}};
+    chan_uninit_check(&ch);
+}
+
+Test(chan, calls_on_a_destroyed_channel_fail_with_einval)
+{
+    coro_chan_t ch;
+    cr_assert_eq(coro_chan_init(&ch, 2), 0);
+    cr_assert_eq(coro_chan_try_send(&ch, (void *)1), 0);
+    cr_assert_eq(coro_chan_destroy(&ch), 0);
+    chan_uninit_check(&ch);
+    cr_assert_eq(coro_chan_init(&ch, 1), 0, "usable after a new init");
+    cr_assert_eq(coro_chan_try_send(&ch, (void *)2), 0);
+    cr_assert_eq(coro_chan_destroy(&ch), 0);
+}
+
 Test(chan, init_errors_change_nothing)
 {
     coro_chan_t ch;
@@ -1417,6 +1706,50 @@ Test(event, waiting_after_set_returns_the_first_value_at_once)
     cr_assert_eq(run_in_coro(event_late, &ev), 0);
     cr_assert_eq(coro_event_wait(NULL, NULL), -1);
     cr_assert_eq(errno, EINVAL);
+}
+
+/*
+ * Once coro_event_set() has returned, none of the event's waiters touch
+ * it again, neither one set woke nor one an interrupt woke before and
+ * that has not run yet: the event may be reused at once.  The storage is
+ * overwritten right after set and must come out unchanged.
+ */
+struct event_reuse {
+    unsigned char store[sizeof(coro_event_t)]; /* the event's storage */
+    struct waiter a, b;                        /* out: a woken, b cut */
+    bool parked;                               /* out: both waited */
+};
+
+static int event_reuse_run(void *arg)
+{
+    struct event_reuse *t = arg;
+    coro_event_t *ev = (coro_event_t *)(void *)t->store;
+    coro_event_init(ev);
+    t->a = (struct waiter){.op = event_op, .obj = ev};
+    t->b = (struct waiter){.op = event_op, .obj = ev};
+    start(&t->a);
+    start(&t->b);
+    coro_yield();
+    t->parked = all_waiting(&t->a, 1) && all_waiting(&t->b, 1);
+    coro_interrupt(t->b.co, EINTR); /* b is woken, still queued */
+    coro_event_set(ev, (void *)7);
+    memset(t->store, 0xa5, sizeof t->store); /* reused */
+    reap(&t->a);
+    reap(&t->b);
+    return 0;
+}
+
+Test(event, waiters_do_not_touch_the_event_once_set_has_returned)
+{
+    _Alignas(coro_event_t) struct event_reuse t;
+    cr_assert_eq(run_in_coro(event_reuse_run, &t), 0);
+    cr_assert(t.parked, "both waiters must block first");
+    cr_assert_eq(t.a.rc, 0);
+    cr_assert_eq(t.a.got, 7, "the value set, not what the storage holds");
+    cr_assert_eq(t.b.rc, -1);
+    cr_assert_eq(t.b.err, EINTR);
+    for (size_t i = 0; i < sizeof t.store; i++)
+        cr_assert_eq(t.store[i], 0xa5, "byte %zu of the storage changed", i);
 }
 
 /* ------------------------------------------------------------------ */
