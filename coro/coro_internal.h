@@ -656,6 +656,31 @@ static inline void coro__switch_out(struct sched *s)
     coro__do_switch(s, from, to, now);
 }
 
+/* The two ends of a park, shared by coro__wait_park() and
+ * coro__wait_park_fast(): park co in w until something wakes it ... */
+static CORO__INLINE void coro__wait_sleep(struct sched *s, struct coro *co,
+                                          struct coro__wait *w)
+{
+    co->wait = w;
+    co->state = CORO_WAITING;
+    coro__switch_out(s);
+    co->wait = NULL;
+}
+
+/* ... and once it runs again, let the object forget a wait it did not
+ * wake, and report: 0, or -1 with errno w->err. */
+static CORO__INLINE int coro__wait_end(struct coro__wait *w)
+{
+    if (CORO__UNLIKELY(w->cause != CORO__WOKEN_BY_OBJECT) &&
+        w->cancel != NULL)
+        w->cancel(w);
+    if (CORO__UNLIKELY(w->err != 0)) {
+        errno = w->err;
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * coro__wait_park() with its common case inline, for the hot waits (join,
  * the sync objects): with no deadline to arm, no timer can wake the wait,
@@ -668,19 +693,8 @@ static CORO__INLINE int coro__wait_park_fast(struct coro__wait *w)
         return coro__wait_park(w);
     w->cause = CORO__WOKEN_NOT;
     w->err = 0;
-    co->wait = w;
-    co->state = CORO_WAITING;
-    struct sched *s = coro__tls_sched;
-    coro__switch_out(s);
-    co->wait = NULL;
-    if (CORO__UNLIKELY(w->cause != CORO__WOKEN_BY_OBJECT) &&
-        w->cancel != NULL)
-        w->cancel(w);
-    if (CORO__UNLIKELY(w->err != 0)) {
-        errno = w->err;
-        return -1;
-    }
-    return 0;
+    coro__wait_sleep(coro__tls_sched, co, w);
+    return coro__wait_end(w);
 }
 
 /* process.c: nothing to free yet; for coro_fini. */

@@ -276,10 +276,6 @@ bool coro__fd_runtime(const struct sched *s, int fd, const struct coro__fd *f)
 static int fd_park(struct sched *s, int fd, struct coro__fd *f,
                    struct fd_wait *fw)
 {
-    if (coro__fd_runtime(s, fd, f)) {
-        errno = EBADF;
-        return -1;
-    }
     if (fd_register(s, fd, f) != 0)
         return -1;
     if (f->state == CORO__FD_ALWAYS)
@@ -314,6 +310,10 @@ int coro__fd_wait(int fd, unsigned dir, const char *what, const void *addr)
     struct coro__fd *f = coro__fd_get(s, fd);
     if (f == NULL)
         return -1;
+    if (coro__fd_runtime(s, fd, f)) {
+        errno = EBADF;
+        return -1;
+    }
     coro__fd_drained(f, dir);
     return fd_park(s, fd, f, &fw);
 }

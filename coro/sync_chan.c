@@ -68,19 +68,6 @@ static struct chan *chan_check(coro_chan_t *ch)
     return c;
 }
 
-/* Queue w on q and park it, counted in c->inside while it waits and until
- * it runs again, so that destroy sees the channel in use.  Returns as
- * coro__sync_park(); the caller runs on without a switch, so it may still
- * use c afterwards. */
-static int chan_park(struct chan *c, struct coro__waitq *q,
-                     struct coro__wait *w, void (*cancel)(struct coro__wait *w))
-{
-    c->inside++;
-    int rc = coro__sync_park(q, w, c, cancel);
-    c->inside--;
-    return rc;
-}
-
 /* Serve waiters while the buffer allows (see the invariant above). */
 static void chan_grant(struct chan *c)
 {
@@ -196,7 +183,8 @@ int coro_chan_send_at(coro_chan_t *ch, void *item, const coro_site_t *site)
     int rc = chan_send_now(c, item);
     if (rc <= 0)
         return rc;
-    if (chan_park(c, &c->sendq, &w, chan_send_cancel) != 0)
+    if (coro__sync_park_counted(&c->inside, &c->sendq, &w, c,
+                                chan_send_cancel) != 0)
         return -1;
     if (w.value == CHAN_SERVED) {
         c->reserved--;
@@ -244,7 +232,8 @@ int coro_chan_recv_at(coro_chan_t *ch, void **item, const coro_site_t *site)
     int rc = chan_recv_now(c, item);
     if (rc <= 0)
         return rc;
-    if (chan_park(c, &c->recvq, &w, chan_recv_cancel) != 0)
+    if (coro__sync_park_counted(&c->inside, &c->recvq, &w, c,
+                                chan_recv_cancel) != 0)
         return -1;
     if (w.value == CHAN_SERVED)
         c->claimed--; /* a claim is on an item, not a given one */

@@ -156,18 +156,6 @@ int coro_fifo_push_front(coro_fifo_t *f, void *item)
     return fifo_push(f, item, true);
 }
 
-/* Park w on q's wait queue, counted in q->inside while it waits and until
- * it runs again, so that destroy sees the fifo in use.  Returns as
- * coro__sync_park(); the caller runs on without a switch, so it may still
- * use q afterwards. */
-static int fifo_park(struct fifo *q, struct coro__wait *w)
-{
-    q->inside++;
-    int rc = coro__sync_park(&q->waiters, w, q, fifo_cancel);
-    q->inside--;
-    return rc;
-}
-
 /* Take the item of n (if out is not NULL) and free n. */
 static void fifo_take(struct fifo_node *n, void **out)
 {
@@ -186,7 +174,8 @@ static int fifo_wait(struct fifo *q, void **out, struct coro__wait *w)
         fifo_take(fifo_unlink_front(q), out);
         return 0;
     }
-    if (fifo_park(q, w) != 0)
+    if (coro__sync_park_counted(&q->inside, &q->waiters, w, q,
+                                fifo_cancel) != 0)
         return -1;
     fifo_take((struct fifo_node *)w->value, out);
     return 0;

@@ -64,6 +64,20 @@ static inline int coro__sync_park(struct coro__waitq *q, struct coro__wait *w,
     return coro__wait_park_fast(w);
 }
 
+/* coro__sync_park(), counted in *inside from park until the call runs
+ * again, for objects whose destroy must see waiters it has served but
+ * that have not run yet (see above). */
+static inline int coro__sync_park_counted(size_t *inside,
+                                          struct coro__waitq *q,
+                                          struct coro__wait *w, void *obj,
+                                          void (*cancel)(struct coro__wait *w))
+{
+    ++*inside;
+    int rc = coro__sync_park(q, w, obj, cancel);
+    --*inside;
+    return rc;
+}
+
 /* Check at compile time that the real struct priv fits in the public
  * storage type pub, in size and alignment. */
 #define CORO__SYNC_CHECK(pub, priv)                                            \

@@ -54,10 +54,7 @@ int coro__wait_park(struct coro__wait *w)
         w->timer.fire = wait_timer_fire;
         coro__timer_arm(&s->timers, &w->timer, at);
     }
-    co->wait = w;
-    co->state = CORO_WAITING;
-    coro__switch_out(s);
-    co->wait = NULL;
+    coro__wait_sleep(s, co, w);
     coro__timer_disarm(&s->timers, &w->timer);
     if (w->cause == CORO__WOKEN_BY_TIMER) {
         /* A with_timeout deadline wins over the call's own when both have
@@ -69,13 +66,7 @@ int coro__wait_park(struct coro__wait *w)
             w->err = w->deadline_err;
         }
     }
-    if (w->cause != CORO__WOKEN_BY_OBJECT && w->cancel != NULL)
-        w->cancel(w);
-    if (w->err != 0) {
-        errno = w->err;
-        return -1;
-    }
-    return 0;
+    return coro__wait_end(w);
 }
 
 int coro_interrupt(coro_t *c, int err)
