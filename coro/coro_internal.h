@@ -394,6 +394,7 @@ struct sched {
     struct coro__ctx loop_ctx; /* the loop's (or creator's) context */
     struct coro *run_head, *run_tail; /* FIFO run queue */
     size_t run_count;          /* coroutines in the run queue */
+    int *errno_p;              /* &errno of the scheduler's thread */
     struct coro__timer_heap timers; /* every armed timer */
     int64_t now;               /* ticks at the last switch or loop pass */
     /* Ticks when current was switched in; INT64_MAX while the loop runs

@@ -100,6 +100,11 @@ Test(sched, names_are_copied_truncated_and_renamable)
     name[0] = 'y';
     cr_assert_eq(strlen(coro_name(co)), CORO_NAME_MAX);
     cr_assert_eq(coro_name(co)[0], 'x');
+    name[CORO_NAME_MAX] = '\0'; /* exactly the limit: kept whole */
+    coro_t *exact = coro_spawn(long_name, NULL, name);
+    cr_assert_str_eq(coro_name(exact), name);
+    coro_t *unnamed = coro_spawn(long_name, NULL, NULL);
+    cr_assert_str_eq(coro_name(unnamed), "");
     cr_assert_eq(coro_event_loop(), 0);
 }
 
