@@ -184,7 +184,7 @@ static int fd_register(struct sched *s, int fd, struct coro__fd *f)
     f->state = CORO__FD_POLLED;
     /* Nothing is known until the first event, which the kernel reports
      * for the state at registration. */
-    f->ready = 0;
+    f->ready = f->unseen = 0;
     if (!f->internal)
         s->io->watched++;
     return 0;
@@ -197,6 +197,7 @@ static void fd_unregister(struct sched *s, struct coro__fd *f)
         s->io->watched--;
     f->state = CORO__FD_UNKNOWN;
     f->ready = CORO__EV_READ | CORO__EV_WRITE;
+    f->unseen = 0;
 }
 
 /* The wait record of coro__fd_wait(). */
@@ -221,7 +222,9 @@ void coro__fd_ready(struct sched *s, int fd, unsigned bits)
     if (f == NULL || f->state != CORO__FD_POLLED)
         return; /* forgotten since: a late event for an old fd */
     f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE |
-                                  CORO__EV_HUP));
+                                  CORO__EV_HUP | CORO__EV_PRI));
+    f->unseen |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE));
+    bits &= ~(unsigned)CORO__EV_PRI; /* the fd's own business */
     if (f->on_ready != NULL) {
         f->on_ready(s, fd, bits, f->handler_arg);
         return;
@@ -314,7 +317,7 @@ int coro__fd_wait(int fd, unsigned dir, const char *what, const void *addr)
         errno = EBADF;
         return -1;
     }
-    coro__fd_drained(f, dir);
+    coro__fd_empty(f, dir);
     return fd_park(s, fd, f, &fw);
 }
 
@@ -442,12 +445,13 @@ int coro_wait_fd_at(int fd, int events, const coro_site_t *site)
             errno = EBADF;
             return -1;
         }
-        /* A ready bit from an edge answers without a system call.  It is
+        /* An edge not reported yet answers without a system call.  It is
          * consumed: the caller may drain the fd without telling us, and
-         * the next wait must then not answer from a stale bit. */
-        if (f->state == CORO__FD_POLLED && (f->ready & want)) {
-            int got = f->ready & (int)want;
-            f->ready &= (uint8_t)~want;
+         * the next wait must then not answer from a stale bit.  The ready
+         * bit stays, so that coro's own calls still try. */
+        if (f->state == CORO__FD_POLLED && (f->unseen & want)) {
+            int got = f->unseen & (int)want;
+            f->unseen &= (uint8_t)~want;
             return got;
         }
         if (f->state == CORO__FD_ALWAYS)
@@ -460,7 +464,10 @@ int coro_wait_fd_at(int fd, int events, const coro_site_t *site)
         if (bits & end) {
             if (fd_register(s, fd, f) != 0)
                 return -1;
-            f->ready &= (uint8_t)~want;
+            /* Seen ready: coro's own calls try, the next wait looks. */
+            f->ready |= (uint8_t)(bits & (CORO__EV_READ | CORO__EV_WRITE |
+                                          CORO__EV_HUP));
+            f->unseen &= (uint8_t)~want;
             return bits & end;
         }
         if (fd_park(s, fd, f, &fw) != 0)

@@ -44,9 +44,15 @@ struct coro__fd {
     uint8_t state;        /* enum coro__fd_state */
     uint8_t ready;        /* CORO__EV_* bits believed ready: both on a new
                              record (try the call first), set by edges,
-                             cleared by operations that saw EAGAIN; HUP
-                             stays once an edge reported it (end of input
-                             is for good) */
+                             cleared only by operations that saw EAGAIN or
+                             a short transfer; HUP stays once an edge
+                             reported it (end of input is for good); PRI
+                             until a read sees EAGAIN */
+    uint8_t unseen;       /* READ/WRITE bits of ready that no public wait
+                             has reported yet: coro_wait_fd() answers from
+                             these and consumes them (its caller may drain
+                             the fd with read(2), unseen by us), while the
+                             socket calls still try theirs */
     bool internal;        /* the runtime's own fd (wake-up, signalfd): not
                              counted as watched, never reset by reuse */
     bool oneshot;         /* public handler: cleared after it fires once */
@@ -98,16 +104,27 @@ static inline bool coro__fd_ready_for(const struct coro__fd *f, unsigned dir)
     return (f->ready & dir) != 0;
 }
 
-/* An operation on fd saw EAGAIN or moved fewer bytes than asked: the
- * kernel buffer for dir is drained, wait for the next edge.  Not so for
- * reads once the peer hung up: the edge that said so may have come with
- * the last data, and no edge follows it, so a read after a short one must
- * go ahead and see the end of input. */
+/* An operation on a stream moved fewer bytes than asked: the kernel
+ * buffer for dir is drained, wait for the next edge.  Not so for reads
+ * once the peer hung up (the edge that said so may have come with the
+ * last data, and no edge follows it, so a read after a short one must go
+ * ahead and see the end of input), nor while urgent data is pending (the
+ * read stopped at the urgent mark, and the data after it brings no edge). */
 static inline void coro__fd_drained(struct coro__fd *f, unsigned dir)
 {
-    if (f->ready & CORO__EV_HUP)
+    if (f->ready & (CORO__EV_HUP | CORO__EV_PRI))
         dir &= ~(unsigned)CORO__EV_READ;
     f->ready &= (uint8_t)~dir;
+    f->unseen &= (uint8_t)~dir;
+}
+
+/* An operation on fd saw EAGAIN for dir: drained for certain, urgent
+ * mark included. */
+static inline void coro__fd_empty(struct coro__fd *f, unsigned dir)
+{
+    if (dir & CORO__EV_READ)
+        f->ready &= (uint8_t)~CORO__EV_PRI;
+    coro__fd_drained(f, dir);
 }
 
 /* A new fd came from the kernel (socket, accept, pipe...): if its number

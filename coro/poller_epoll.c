@@ -1,7 +1,8 @@
 /*
  * The epoll backend of the poller contract (poller_internal.h).
  *
- * Every fd is added once with EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET:
+ * Every fd is added once with EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP |
+ * EPOLLET (EPOLLPRI: TCP urgent data, see CORO__EV_PRI):
  * epoll keeps one interest set per fd, and asking for both directions up
  * front means no EPOLL_CTL_MOD when a connection switches from reading to
  * writing.  Edge-triggered events only say "something changed"; fd.c
@@ -64,7 +65,7 @@ void coro__poller_close(struct coro__poller *p)
 int coro__poller_add(struct coro__poller *p, int fd)
 {
     struct epoll_event e = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.fd = fd,
     };
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &e) == 0)
@@ -120,8 +121,10 @@ int coro__poller_wait(struct coro__poller *p, struct sched *s,
     for (int i = 0; i < n; i++) {
         uint32_t e = p->ev[i].events;
         unsigned bits = 0;
-        if (e & (EPOLLIN | EPOLLPRI))
+        if (e & EPOLLIN)
             bits |= CORO__EV_READ;
+        if (e & EPOLLPRI)
+            bits |= CORO__EV_PRI | CORO__EV_READ;
         if (e & EPOLLOUT)
             bits |= CORO__EV_WRITE;
         if (e & (EPOLLHUP | EPOLLRDHUP))

@@ -21,6 +21,10 @@ struct coro__poller; /* private to a backend */
 #define CORO__EV_WRITE 0x2 /* room to write */
 #define CORO__EV_HUP 0x4   /* the peer hung up (also reported readable) */
 #define CORO__EV_ERR 0x8   /* an error is pending (also both directions) */
+/* Urgent data is pending (also readable): a TCP read stops at the urgent
+ * mark with data after it, so a short read does not prove the buffer
+ * empty.  Kept in the fd's record, never passed to handlers. */
+#define CORO__EV_PRI 0x10
 
 /* Create a poller.  0, or -1 with errno (EMFILE, ENFILE, ENOMEM). */
 int coro__poller_open(struct coro__poller **out);

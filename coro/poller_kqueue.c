@@ -96,6 +96,10 @@ int coro__poller_wait(struct coro__poller *p, struct sched *s,
             bits = CORO__EV_ERR | CORO__EV_READ | CORO__EV_WRITE;
         else if (e->filter == EVFILT_READ)
             bits = CORO__EV_READ;
+#ifdef EV_OOBAND
+        if (e->filter == EVFILT_READ && (e->flags & EV_OOBAND))
+            bits |= CORO__EV_PRI; /* reads stop at the urgent mark */
+#endif
         else if (e->filter == EVFILT_WRITE)
             bits = CORO__EV_WRITE;
         if (e->flags & EV_EOF)

@@ -590,7 +590,7 @@ int coro_accept_many(int lfd, int *fds, int max)
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            coro__fd_drained(op.f, CORO__EV_READ);
+            coro__fd_empty(op.f, CORO__EV_READ);
             ready = false;
             continue;
         }

@@ -111,6 +111,37 @@ Test(fd_wait, data_left_unread_is_reported_again)
     close_pair(sv);
 }
 
+/* A wait for readable, then coro's own read: the wait must not use up
+ * what the read needs to know.  Then the same through a second wait that
+ * answers from a level check. */
+static int wait_then_coro_read(void *arg)
+{
+    int *p = arg;
+    cr_assert_eq(coro_fd_set_timeout(p[0], 5, 0), 0); /* fail, not hang */
+    char buf[16];
+    for (int round = 0; round < 2; round++) {
+        cr_assert_not_null(coro_spawn(writer, &(struct writer){p[1], "hello"},
+                                      "writer"));
+        /* Parks until the writer has run: the edge answers it. */
+        cr_assert_eq(coro_wait_fd(p[0], CORO_READABLE), CORO_READABLE);
+        if (round == 1) /* the edge is used up: this one looks */
+            cr_assert_eq(coro_wait_fd(p[0], CORO_READABLE), CORO_READABLE);
+        ssize_t n = coro_read(p[0], buf, sizeof buf);
+        cr_assert_eq(n, 5, "round %d: read %zd (%s)", round, n,
+                     n < 0 ? strerror(errno) : "short");
+        cr_assert_eq(memcmp(buf, "hello", 5), 0);
+    }
+    return 0;
+}
+
+Test(fd_wait, a_wait_for_readable_leaves_the_data_to_coro_read)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    cr_assert_eq(run_in_coro(wait_then_coro_read, p), 0);
+    close_pair(p);
+}
+
 Test(fd_wait, two_readers_of_one_fd_are_both_served)
 {
     int sv[2];

@@ -390,6 +390,41 @@ Test(peer, a_reset_connection_reads_as_econnreset)
     cr_assert_eq(test_errno, ECONNRESET);
 }
 
+/* Urgent data in the middle of a request: Linux's TCP read stops at the
+ * urgent mark though data follows it, and that data brings no new edge,
+ * so a short read there must not count as "buffer empty". */
+static int urgent_mid_stream(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    tcp_pair(sv);
+    cr_assert_eq(coro_fd_set_timeout(sv[1], 5, 0), 0); /* fail, not hang */
+    char buf[64];
+    /* A short read first: the reader's fd is known drained. */
+    cr_assert_eq(coro_write(sv[0], "A", 1), 1);
+    cr_assert_eq(coro_read(sv[1], buf, sizeof buf), 1);
+    /* Plain sends, so all three segments are in before the reader runs. */
+    cr_assert_eq(send(sv[0], "PIN", 3, 0), 3);
+    cr_assert_eq(send(sv[0], "X", 1, MSG_OOB), 1);
+    cr_assert_eq(send(sv[0], "G\r\n", 3, 0), 3);
+    size_t have = 0;
+    while (have < 6) {
+        ssize_t n = coro_read(sv[1], buf + have, sizeof buf - have);
+        cr_assert_gt(n, 0, "after %zu bytes: %s", have,
+                     n < 0 ? strerror(errno) : "EOF");
+        have += (size_t)n;
+    }
+    cr_assert_eq(memcmp(buf, "PING\r\n", 6), 0); /* X is out of band */
+    cr_assert_eq(coro_close(sv[0]), 0);
+    cr_assert_eq(coro_close(sv[1]), 0);
+    return 0;
+}
+
+Test(peer, urgent_data_mid_request_does_not_stall_the_reader)
+{
+    cr_assert_eq(run_in_coro(urgent_mid_stream, NULL), 0);
+}
+
 struct leaver {
     int fd;
     int rc;
