@@ -28,6 +28,7 @@
 /* Defaults of coro_backdoor_opts_t. */
 #define DEFAULT_SESSIONS 8
 #define DEFAULT_IDLE_SEC 600.0 /* long enough to read a stack trace */
+#define DEFAULT_LOGIN_SEC 30.0 /* to paste a token, not to hold a slot */
 #define DEFAULT_SEND_SEC                                                       \
     10.0 /* a client that reads nothing this long                              \
             is gone or stuck */
@@ -306,19 +307,43 @@ void coro__bd_tcp_failed(coro_backdoor_t *bd, const char *peer)
 /* ------------------------------------------------------------------ */
 /* Listeners and sessions                                              */
 
+/* Tell the client on fd that every session is taken (never waits). */
+static void refuse_full(const coro_backdoor_t *bd, int fd)
+{
+    char msg[96];
+    int n = snprintf(msg, sizeof msg,
+                     "error: too many sessions (%d open); try later\r\n",
+                     bd->nsessions);
+    /* Best effort, never waiting: nothing else is queued on fd. */
+    (void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Make room for one more TCP client waiting to give the token: the one
+ * that has waited longest is told so and closed (its session ends quietly,
+ * without counting a bad token). */
+static void push_out_oldest_pending(coro_backdoor_t *bd)
+{
+    coro_backdoor_session_t *old = NULL;
+    for (coro_backdoor_session_t *s = bd->sessions; s != NULL; s = s->next)
+        if (s->pending && !s->pushed_out)
+            old = s; /* newest first: the last one found is the oldest */
+    if (old == NULL)
+        return;
+    old->pushed_out = true;
+    bd->npending--;
+    coro_interrupt(old->co, ECONNABORTED);
+}
+
 static void open_session(coro_backdoor_t *bd, int fd, bool tcp,
                          const struct sockaddr_storage *ss, socklen_t sl)
 {
     if (bd->nsessions >= bd->max_sessions) {
-        char msg[96];
-        int n = snprintf(msg, sizeof msg,
-                         "error: too many sessions (%d open); try later\r\n",
-                         bd->nsessions);
-        /* Best effort, never waiting: the socket buffer is empty. */
-        (void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        refuse_full(bd, fd);
         coro_close(fd);
         return;
     }
+    if (tcp && bd->npending >= bd->max_sessions)
+        push_out_oldest_pending(bd);
     coro_backdoor_session_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
         coro_close(fd);
@@ -344,7 +369,13 @@ static void open_session(coro_backdoor_t *bd, int fd, bool tcp,
     if (s->next != NULL)
         s->next->prev = s;
     bd->sessions = s;
-    bd->nsessions++;
+    if (tcp) {
+        s->pending = true;
+        bd->npending++;
+    } else {
+        s->counted = true;
+        bd->nsessions++;
+    }
     bd->refs++;
 }
 
@@ -406,7 +437,7 @@ static bool opts_ok(const coro_backdoor_opts_t *o)
     if (o->max_sessions < 0 || o->max_sessions > SESSIONS_MAX)
         return false;
     if (!(o->idle_timeout_sec >= 0) || !(o->send_timeout_sec >= 0) ||
-        isinf(o->send_timeout_sec))
+        isinf(o->send_timeout_sec) || !(o->login_timeout_sec >= 0))
         return false;
     if (o->banner != NULL && strlen(o->banner) > 1024)
         return false;
@@ -447,6 +478,11 @@ coro_backdoor_t *coro_backdoor_start(const coro_backdoor_opts_t *o)
     if (isinf(bd->idle_sec))
         bd->idle_sec = 0; /* coro_fd_set_timeout()'s "none" */
     bd->send_sec = o->send_timeout_sec ? o->send_timeout_sec : DEFAULT_SEND_SEC;
+    bd->login_sec =
+        o->login_timeout_sec ? o->login_timeout_sec : DEFAULT_LOGIN_SEC;
+    if (isinf(bd->login_sec) ||
+        (bd->idle_sec > 0 && bd->login_sec > bd->idle_sec))
+        bd->login_sec = bd->idle_sec; /* the idle timeout is the bound */
     if (o->banner != NULL)
         snprintf(bd->banner, sizeof bd->banner, "%s", o->banner);
     else

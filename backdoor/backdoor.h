@@ -62,7 +62,10 @@ typedef struct coro_backdoor_opts {
     /* Accept any tcp_addr, not only loopback ones. */
     bool allow_non_loopback;
     /* Sessions open at once, 1..1024 (default 8).  One more is told
-     * "error: too many sessions" and closed. */
+     * "error: too many sessions" and closed.  TCP clients that have not
+     * given the token yet are not counted here: up to max_sessions of
+     * them wait at once, and one more pushes out the one waiting longest,
+     * so connections that never log in cannot lock the operator out. */
     int max_sessions;
     /* Seconds a session may wait for input before it is closed (default
      * 600; INFINITY: never).  Not counted while "log" streams. */
@@ -77,6 +80,9 @@ typedef struct coro_backdoor_opts {
     /* The first line a session sees (copied, at most 1 KiB); NULL: "coro
      * backdoor, pid N; 'help' lists the commands". */
     const char *banner;
+    /* Seconds a TCP client has to send the token (default 30; INFINITY:
+     * only idle_timeout_sec applies). */
+    double login_timeout_sec;
 } coro_backdoor_opts_t;
 
 /*

@@ -49,6 +49,7 @@ struct coro_backdoor {
     bool stopping; /* coro_backdoor_stop() was called */
     int max_sessions;
     double idle_sec; /* read timeout of a session, 0 = none */
+    double login_sec; /* read timeout until the token, 0 = idle_sec */
     double send_sec; /* write timeout of a session */
     char *token;     /* NULL without TCP */
     size_t token_len;
@@ -59,8 +60,9 @@ struct coro_backdoor {
     bool unix_linked;    /* unix_path is ours and still to be removed */
     char tcp_addr[64];   /* "" without TCP */
     int64_t start_ticks; /* when started, for "stats" */
-    struct coro_backdoor_session *sessions; /* open sessions, a list */
-    int nsessions;
+    struct coro_backdoor_session *sessions; /* every session, newest first */
+    int nsessions; /* logged in (unix, or TCP with the token) */
+    int npending;  /* TCP, token not given yet (and not pushed out) */
     /* Bad tokens: at most TOKEN_FAILS_MAX per TOKEN_WINDOW_SEC. */
     int64_t fail_window_start; /* ticks; the window's first failure */
     int fail_count;            /* failures in the window */
@@ -81,6 +83,9 @@ struct coro_backdoor_session {
     coro_t *co;               /* the session's coroutine */
     int fd;                   /* the client's socket, owned */
     bool tcp;                 /* came in over TCP */
+    bool pending;             /* TCP, no token yet: counted in npending */
+    bool pushed_out;          /* pending, made room for a newer client */
+    bool counted;             /* logged in: counted in nsessions */
     bool closing;             /* quit, ^D, EOF or stop: end after this */
     bool broken;              /* a send failed: output is dropped */
     char peer[64];            /* the client's address, for log lines */

@@ -351,9 +351,12 @@ static int cmd_stats(coro_backdoor_session_t *s, int argc, char **argv,
         return -1;
     coro_backdoor_t *bd = s->bd;
     coro_backdoor_printf(s, "uptime       %.1f s\n", since_load_sec());
-    coro_backdoor_printf(s, "backdoor     up %.1f s, %d of %d sessions\n",
+    coro_backdoor_printf(s, "backdoor     up %.1f s, %d of %d sessions",
                          tsc_ticks_to_sec(coro_now() - bd->start_ticks),
                          bd->nsessions, bd->max_sessions);
+    if (bd->npending > 0)
+        coro_backdoor_printf(s, ", %d logging in", bd->npending);
+    coro_backdoor_printf(s, "\n");
     coro_backdoor_printf(s, "coroutines   %zu (%zu runnable)\n", st.coroutines,
                          st.runnable);
     coro_backdoor_printf(s, "loop passes  %" PRIu64 "\n", st.loop_passes);

@@ -220,7 +220,10 @@ static enum line_event next_line(coro_backdoor_session_t *s)
             return L_END;
         ssize_t n = coro_read(s->fd, s->in, sizeof s->in);
         if (n <= 0) {
-            if (n < 0 && errno == ETIMEDOUT)
+            if (n < 0 && errno == ETIMEDOUT && s->pending)
+                out_printf(s, "\nno token in %g s: closing\n",
+                           s->bd->login_sec);
+            else if (n < 0 && errno == ETIMEDOUT)
                 out_printf(s, "\nidle for %g s: closing\n", s->bd->idle_sec);
             return L_END;
         }
@@ -240,22 +243,52 @@ static bool token_matches(const coro_backdoor_t *bd, const char *got)
     return diff == 0;
 }
 
-/* A TCP client's first line must be the token. */
+/* The session no longer waits for its token: out of npending. */
+static void login_over(coro_backdoor_session_t *s)
+{
+    if (s->pending && !s->pushed_out)
+        s->bd->npending--;
+    s->pending = false;
+}
+
+/* A TCP client's first line must be the token, within the login time.
+ * Only a line that is not the token counts as a guess: a client that
+ * leaves, resets, presses ^C, runs out of time or is pushed out before
+ * it sends one ends quietly (port scans and health checks are no
+ * attack). */
 static bool authenticate(coro_backdoor_session_t *s)
 {
+    coro_backdoor_t *bd = s->bd;
     double wait;
-    if (coro__bd_tcp_locked(s->bd, &wait)) {
+    if (coro__bd_tcp_locked(bd, &wait)) {
         coro__bd_error(s, "too many bad tokens; try again in %.0f s",
                        wait + 0.5);
         return false;
     }
+    coro_fd_set_timeout(s->fd, bd->login_sec, bd->send_sec);
     coro__bd_out_raw(s, "token: ", 7);
     enum line_event ev = next_line(s);
-    if (ev == L_LINE && token_matches(s->bd, s->lx.line))
-        return true;
-    if (ev == L_END && s->broken)
+    bool pushed_out = s->pushed_out;
+    login_over(s);
+    coro_fd_set_timeout(s->fd, bd->idle_sec, bd->send_sec);
+    if (pushed_out) { /* even with the token, read just before */
+        coro__bd_error(s, "more clients are waiting to log in; this one "
+                          "waited longest");
         return false;
-    coro__bd_tcp_failed(s->bd, s->peer);
+    }
+    if (ev == L_LINE && token_matches(bd, s->lx.line)) {
+        if (bd->nsessions >= bd->max_sessions) {
+            coro__bd_error(s, "too many sessions (%d open); try later",
+                           bd->nsessions);
+            return false;
+        }
+        s->counted = true;
+        bd->nsessions++;
+        return true;
+    }
+    if (ev == L_END || ev == L_CANCEL)
+        return false;
+    coro__bd_tcp_failed(bd, s->peer);
     /* Costs the guesser a second; the console goes on serving others. */
     if (coro_sleep(TOKEN_DELAY_SEC) == 0)
         coro__bd_error(s, "bad token");
@@ -295,7 +328,9 @@ int coro__bd_session_main(void *arg)
         bd->sessions = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    bd->nsessions--;
+    login_over(s);
+    if (s->counted)
+        bd->nsessions--;
     coro_close(s->fd);
     free(s);
     coro__bd_unref(bd);

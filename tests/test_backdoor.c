@@ -851,6 +851,93 @@ Test(backdoor, bad_tokens_are_delayed_logged_and_rate_limited)
     cr_assert_geq(mono_sec() - t0, 0.9, "each bad token costs a second");
 }
 
+/* A console on a unix socket and TCP (token "secret-token-1"). */
+static void start_both(coro_backdoor_opts_t o)
+{
+    o.tcp_addr = "127.0.0.1:0";
+    o.token = "secret-token-1";
+    start_unix(o);
+    snprintf(tcp_addr, sizeof tcp_addr, "%s", coro_backdoor_tcp_addr(bd));
+}
+
+/* A TCP client that logs in; returns it at the first prompt. */
+static struct cl *tcp_login(int i)
+{
+    struct cl *c = &cls[i];
+    cl_dial(c, tcp_addr);
+    cl_until(c, "token: ");
+    cl_send(c, "secret-token-1\n", 15);
+    cl_until(c, "coro> ");
+    return c;
+}
+
+static void pending_body(void)
+{
+    struct cl *watcher = session(0);
+    /* Four clients that connect and never send the token. */
+    for (int i = 1; i <= 4; i++) {
+        cl_dial(&cls[i], tcp_addr);
+        cl_until(&cls[i], "token: ");
+    }
+    assert_has(cl_cmd(watcher, "stats"), "1 of 4 sessions, 4 logging in");
+    /* The operator still gets in: the client waiting longest makes room. */
+    struct cl *op = tcp_login(5);
+    assert_has(cl_eof(&cls[1]), "error: more clients are waiting to log in");
+    assert_has(cl_cmd(op, "stats"), "2 of 4 sessions, 3 logging in");
+    for (int i = 1; i <= 5; i++)
+        cl_close(&cls[i]);
+    cl_close(watcher);
+}
+
+Test(backdoor, clients_that_never_send_the_token_cannot_lock_the_operator_out)
+{
+    start_both((coro_backdoor_opts_t){.max_sessions = 4});
+    run(pending_body);
+    remove_dir();
+}
+
+static void scan_body(void)
+{
+    struct cl *watcher = session(0);
+    /* More connect-and-close probes than the bad tokens that lock TCP. */
+    for (int i = 1; i <= 7; i++) {
+        cl_dial(&cls[i], tcp_addr);
+        cl_close(&cls[i]);
+    }
+    double end = mono_sec() + IO_SEC;
+    while (has(cl_cmd(watcher, "stats"), "logging in"))
+        cr_assert_lt(mono_sec(), end, "the probes' sessions never ended");
+    struct cl *op = tcp_login(8);
+    assert_has(cl_cmd(op, "stats"), "2 of 8 sessions");
+    cl_close(op);
+    cl_close(watcher);
+}
+
+Test(backdoor, connections_closed_before_a_token_are_no_bad_tokens)
+{
+    start_both((coro_backdoor_opts_t){0});
+    run(scan_body);
+    remove_dir();
+}
+
+static void login_time_body(void)
+{
+    double t0 = mono_sec();
+    struct cl *c = &cls[0];
+    cl_dial(c, tcp_addr);
+    assert_has(cl_eof(c), "token: \nno token in 0.3 s: closing\n");
+    cr_assert_geq(mono_sec() - t0, 0.29);
+    cl_close(c);
+    cl_close(tcp_login(1)); /* no bad token was counted */
+}
+
+Test(backdoor, a_tcp_client_has_the_login_time_to_send_the_token)
+{
+    start_both((coro_backdoor_opts_t){.login_timeout_sec = 0.3});
+    run(login_time_body);
+    remove_dir();
+}
+
 Test(backdoor, a_non_loopback_tcp_address_is_refused_unless_allowed)
 {
     static const char *const outside[] = {"0.0.0.0:0", ":0", "192.0.2.1:0",
@@ -1222,6 +1309,8 @@ Test(backdoor, bad_arguments_fail_with_einval_and_change_nothing)
         {.tcp_addr = "127.0.0.1:0", .idle_timeout_sec = -1},
         {.tcp_addr = "127.0.0.1:0", .idle_timeout_sec = NAN},
         {.tcp_addr = "127.0.0.1:0", .send_timeout_sec = INFINITY},
+        {.tcp_addr = "127.0.0.1:0", .login_timeout_sec = -1},
+        {.tcp_addr = "127.0.0.1:0", .login_timeout_sec = NAN},
         {.unix_path = ""},
         {.unix_path = "/tmp/a/very/long/path/that/does/not/fit/in/sun/path/"
                       "because/it/goes/on/and/on/and/on/and/on/bd.sock"},
