@@ -12,6 +12,7 @@
 
 #include <coro/coro.h>
 #include <errno.h>
+#include <tsc_time/tsc_time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +313,8 @@ void http_conn_init(struct http_conn *c, int fd, double idle_sec)
     c->in_off = c->in_len = c->out_len = 0;
     c->body = NULL;
     c->closing = c->linger = false;
+    c->idle_sec = idle_sec;
+    c->head_deadline = 0;
     coro_fd_set_timeout(fd, idle_sec,
                         idle_sec > 0 ? idle_sec : WRITE_TIMEOUT_SEC);
 }
@@ -471,6 +474,34 @@ static int big_body(struct http_conn *c, struct http_request *req, size_t from,
     return 1;
 }
 
+/* One read into c->in, under c->head_deadline (coro_with_deadline). */
+struct head_read {
+    struct http_conn *c;
+    ssize_t n;
+};
+
+static int head_read(void *arg)
+{
+    struct head_read *r = arg;
+    struct http_conn *c = r->c;
+    r->n = coro_read(c->fd, c->in + c->in_len, sizeof c->in - c->in_len);
+    return r->n < 0 ? -1 : 0;
+}
+
+/* Read more of the request in c->in: with a request begun, only until its
+ * header's deadline.  As coro_read(). */
+static ssize_t read_more(struct http_conn *c, size_t begun)
+{
+    if (begun == 0 || c->idle_sec <= 0)
+        return coro_read(c->fd, c->in + c->in_len, sizeof c->in - c->in_len);
+    if (c->head_deadline == 0)
+        c->head_deadline = coro_now() + tsc_sec_to_ticks(c->idle_sec);
+    struct head_read r = {.c = c, .n = -1};
+    if (coro_with_deadline(c->head_deadline, head_read, &r) != 0)
+        return -1;
+    return r.n;
+}
+
 int http_conn_next(struct http_conn *c, struct http_request *req)
 {
     free(c->body);
@@ -486,6 +517,7 @@ int http_conn_next(struct http_conn *c, struct http_request *req)
         }
         if (h > 0) {
             size_t need = (size_t)h + req->body_len;
+            c->head_deadline = 0; /* the header is whole */
             if (need <= avail) {
                 req->body = req->body_len > 0 ? c->in + c->in_off + h : NULL;
                 c->in_off += need;
@@ -505,8 +537,7 @@ int http_conn_next(struct http_conn *c, struct http_request *req)
         }
         if (http_conn_flush(c) < 0)
             return 0;
-        ssize_t n =
-            coro_read(c->fd, c->in + c->in_len, sizeof c->in - c->in_len);
+        ssize_t n = read_more(c, h > 0 ? 0 : avail);
         if (n <= 0) {
             /* EOF or an error.  Mid-request silence gets a 408; an
              * idle connection just closes, as nginx does. */

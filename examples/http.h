@@ -117,13 +117,19 @@ struct http_conn {
     bool closing;   /* no more requests: the last response said
                        Connection: close */
     bool linger;    /* unread input may remain: close gracefully */
+    double idle_sec;      /* as given to http_conn_init() */
+    int64_t head_deadline; /* ticks by which the request begun in in[] must
+                              be whole, or 0 before one begins */
     char in[HTTP_MAX_HEADER];
     char out[HTTP_OUT_BUF];
 };
 
 /* Take over fd (a connected socket).  idle_sec bounds each wait for the
- * client to send (coro_fd_set_timeout(); 0 = none); writes are bounded by
- * the same time, or 10 s when idle_sec is 0.  Does not block. */
+ * client to send (coro_fd_set_timeout(); 0 = none), and the time from the
+ * first byte of a request to the end of its header, so that a client
+ * trickling a byte at a time cannot hold the connection (nginx's
+ * client_header_timeout); writes are bounded by the same time, or 10 s
+ * when idle_sec is 0.  Does not block. */
 void http_conn_init(struct http_conn *c, int fd, double idle_sec);
 
 /*

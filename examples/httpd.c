@@ -2,7 +2,8 @@
  * httpd: a small HTTP/1.1 server.  GET / answers "Hello, World!"; other
  * paths get 404, other methods 405, malformed requests 400 (or 431, 413,
  * 501, 505: see http.h), and a connection idle longer than --idle seconds
- * is closed.  Keep-alive and pipelining: the requests of one read are
+ * is closed, as is one whose request header takes longer than that to
+ * arrive whole (408).  Keep-alive and pipelining: the requests of one read are
  * answered in order, in one write.
  *
  * One coroutine per connection, each running plain sequential code

@@ -428,6 +428,29 @@ Test(httpd, an_idle_connection_is_closed_after_the_idle_timeout)
     stop(&s, SIGTERM);
 }
 
+Test(httpd, a_header_trickled_a_byte_at_a_time_gets_408_after_the_idle_time)
+{
+    struct server s;
+    server_start(&s, HTTPD_BIN, (const char *[]){"--idle", "0.5", NULL});
+    int fd = server_dial(&s);
+    send_str(fd, "GET / HTTP/1.1\r\nX-Slow: ");
+    /* A byte every 0.1 s: each read waits far less than --idle, but the
+     * header as a whole must be in within it. */
+    double t0 = now_sec(), dt = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (poll(&p, 1, 100) == 0) {
+        dt = now_sec() - t0;
+        cr_assert_lt(dt, 20, "still no answer after %.1f s", dt);
+        cr_assert_eq(send(fd, "x", 1, MSG_NOSIGNAL), 1, "%s", strerror(errno));
+    }
+    cr_assert_geq(now_sec() - t0, 0.4);
+    char buf[64] = "";
+    recv_upto(fd, buf, 12);
+    cr_assert_str_eq(buf, "HTTP/1.1 408");
+    close(fd);
+    stop(&s, SIGTERM);
+}
+
 Test(httpd, http_1_0_closes_unless_asked_to_keep_alive)
 {
     struct server s;
