@@ -109,7 +109,9 @@ static int start(coro_backdoor_session_t *s, int argc, char **argv)
         return 0;
     }
     if (o.mode == CORO_PROF_INSTRUMENT)
-        coro_backdoor_printf(s, "profiling: instrumented functions\n");
+        coro_backdoor_printf(s, "profiling: instrumented functions (code "
+                                "built with -finstrument-functions, and "
+                                "regions)\n");
     else
         coro_backdoor_printf(s, "profiling: sampling at %d Hz of CPU time\n",
                              o.hz ? o.hz : 1000);

@@ -367,7 +367,7 @@ static int cmd_stats(coro_backdoor_session_t *s, int argc, char **argv,
                          st.fds_watched, st.fd_waiters);
     coro_backdoor_printf(s,
                          "stacks       %zu in use, %zu cached, %zu "
-                         "guarded\n",
+                         "guard pages\n",
                          st.stacks_in_use, st.stacks_cached, st.stacks_guarded);
     long long rss = rss_bytes();
     if (rss < 0)

@@ -281,7 +281,9 @@ typedef struct coro_stats {
     size_t timers;          /* pending timers */
     size_t stacks_in_use;   /* stacks held by coroutines */
     size_t stacks_cached;   /* free stacks kept resident for reuse */
-    size_t stacks_guarded;  /* stacks (in use or free) with a guard page */
+    size_t stacks_guarded;  /* stack slots with a guard page, used or not
+                               (slabs are mapped ahead of need; each guard
+                               is a kernel mapping) */
     uint64_t switches;      /* coroutine switch-ins since creation */
     uint64_t loop_passes;   /* event loop passes since creation */
     size_t fds_watched;     /* application fds registered with the poller */

@@ -31,6 +31,16 @@ static const char *mode_name(const struct prof_data *d)
     return d->mode == CORO_PROF_INSTRUMENT ? "instrumenting" : "sampling";
 }
 
+/* Whether only the profiler's own rows ("<uninstrumented>", "<wait>"...)
+ * are there: no instrumented function or region ran. */
+static bool nothing_instrumented(const struct prof_data *d)
+{
+    for (int32_t i = 0; i < d->nfns; i++)
+        if (d->fns[i].name[0] != '<')
+            return false;
+    return true;
+}
+
 /* One line saying what the profile is. */
 static void summary(FILE *out, const struct prof_data *d, int64_t total)
 {
@@ -48,6 +58,9 @@ static void summary(FILE *out, const struct prof_data *d, int64_t total)
                 prof_seconds(d, total));
     if (d->dropped != 0)
         fprintf(out, ", %" PRIu64 " events dropped", d->dropped);
+    if (d->mode == CORO_PROF_INSTRUMENT && nothing_instrumented(d))
+        fprintf(out, "; no instrumented function or region ran (build the "
+                     "code to profile with -finstrument-functions)");
 }
 
 /* ------------------------------------------------------------------ */

@@ -518,6 +518,37 @@ Test(profiler, instrumenting_starts_and_reports_inside_a_coroutine)
     cr_assert_eq(run_in_coro(instrument_control, NULL), 0);
 }
 
+/* Not instrumented, and calls nothing that is while the profiler runs:
+ * what a program built without -finstrument-functions looks like. */
+__attribute__((no_instrument_function)) static int plain_work(void *arg)
+{
+    (void)arg;
+    coro_prof_opts_t o = {.mode = CORO_PROF_INSTRUMENT};
+    if (coro_prof_start(&o) != 0 || coro_sleep(0.01) != 0 ||
+        coro_prof_stop() != 0)
+        return -1;
+    return 0;
+}
+
+Test(profiler, an_instrumenting_profile_of_uninstrumented_code_says_so)
+{
+    cr_assert_eq(run_in_coro(plain_work, NULL), 0);
+    char *table = report(CORO_PROF_TABLE, 0);
+    cr_assert_not_null(strstr(table, "no instrumented function or region "
+                                     "ran (build the code to profile with "
+                                     "-finstrument-functions)"),
+                       "%s", table);
+    free(table);
+    /* With an instrumented function, no such note. */
+    cr_assert_eq(coro_prof_reset(), 0);
+    start_instrumenting();
+    prof_light();
+    cr_assert_eq(coro_prof_stop(), 0);
+    table = report(CORO_PROF_TABLE, 0);
+    cr_assert_null(strstr(table, "no instrumented"), "%s", table);
+    free(table);
+}
+
 static int hook_switches, hook_polls;
 
 static void app_switch_in(coro_t *co, void *ud)

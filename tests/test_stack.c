@@ -103,6 +103,51 @@ Test(stack, an_overflow_into_the_guard_page_names_the_coroutine)
     cr_assert(strstr(out, "guard page") != NULL, "%s", out);
 }
 
+/* One frame larger than the whole stack, written at its far end only:
+ * without probes it would step over the guard page into the stack below.
+ * Programs that link coro are built with -fstack-clash-protection, so the
+ * frame is probed page by page and the guard page is hit. */
+__attribute__((noinline)) static int big_frame(void)
+{
+    char big[96 * 1024];
+    memset(big, 'X', 4096); /* the lowest addresses: past the guard */
+    __asm__ volatile("" : : "r"(big) : "memory");
+    return big[4095];
+}
+
+static int neighbour(void *arg)
+{
+    (void)arg;
+    coro_sleep(3600);
+    return 0;
+}
+
+static int jumper(void *arg)
+{
+    (void)arg;
+    _exit(big_frame() == 'X' ? 0 : 1); /* not caught: the test fails */
+}
+
+static void big_frame_overflow(void)
+{
+    coro_opts_t o = {.stack_size = 64 * 1024};
+    for (int i = 0; i < 4; i++) /* stacks below the jumper's */
+        coro_spawn_opts(neighbour, NULL, &o);
+    o.name = "jumper";
+    coro_spawn_opts(jumper, NULL, &o);
+    coro_event_loop();
+}
+
+Test(stack, a_frame_larger_than_the_guard_page_still_hits_it)
+{
+    char out[2048];
+    int st = in_child(big_frame_overflow, out, sizeof out);
+    cr_assert(WIFSIGNALED(st), "child exited normally: %s", out);
+    cr_assert(strstr(out, "coro: stack overflow in coroutine #5 'jumper'") !=
+                  NULL,
+              "%s", out);
+}
+
 /* Spawn sleepers until the guard budget is spent (exit 3 if the count of
  * guarded stacks disagrees). */
 static void spend_guard_budget(void)
