@@ -192,7 +192,9 @@ static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
             "usage: %s [--listen ADDR] [--idle SECONDS] [--stack KIB]\n"
-            "          [--backdoor ADDR]\n"
+            "          [--profile FILE] [--profile-mode MODE] "
+            "[--profile-hz N]\n"
+            "          [--backdoor ADDR] [--backdoor-dir DIR]\n"
             "  --listen ADDR   address to serve (default 127.0.0.1:8080;\n"
             "                  port 0 picks a free port)\n"
             "  --idle SECONDS  close connections idle this long "

@@ -53,17 +53,20 @@ coro_backdoor_t *server_backdoor(const char *addr, const char *output_dir)
         const char *p = coro_backdoor_unix_path(bd);
         fprintf(stderr,
                "backdoor on unix:%s\n"
-               "  connect: nc -U %s\n"
-               "  with line editing and history: "
-               "socat READLINE,history=$HOME/.coro_history UNIX-CONNECT:%s\n",
+               "  connect: nc -N -U %s\n"
+               "  with line editing and history: rlwrap nc -N -U %s\n",
                p, p, p);
     } else {
+        /* No token was given, so coro_backdoor_start() made one and has
+         * printed it already ("backdoor: tcp:ADDR token TOKEN"). */
         const char *a = coro_backdoor_tcp_addr(bd);
         const char *port = strrchr(a, ':');
+        int hlen = (int)(port - a);
         fprintf(stderr,
-               "backdoor on tcp:%s (token %s)\n"
-               "  connect: telnet %.*s %s, then type the token\n",
-               a, coro_backdoor_token(bd), (int)(port - a), a, port + 1);
+               "backdoor on tcp:%s\n"
+               "  connect: nc -N %.*s %s (or telnet %.*s %s), then type "
+               "the token printed above\n",
+               a, hlen, a, port + 1, hlen, a, port + 1);
     }
     return bd;
 }

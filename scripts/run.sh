@@ -39,7 +39,8 @@ build() {
 cmd=${1:-}
 case "$cmd" in
 demo)
-    need_packages
+    # nc (OpenBSD's, for -N and -U) is what the hints below connect with.
+    need_packages netcat-openbsd
     build default
     port=${CORO_DEMO_PORT:-8080}
     sock="$(pwd)/build-default/httpd.sock"
@@ -47,8 +48,8 @@ demo)
     echo "  try:   curl -i http://127.0.0.1:$port/"
     echo "  load:  wrk -c100 -d5s http://127.0.0.1:$port/"
     echo "  look inside, from another terminal (docs/backdoor.md):"
-    echo "         nc -U $sock"
-    echo "         socat READLINE UNIX-CONNECT:$sock   (line editing, history)"
+    echo "         nc -N -U $sock"
+    echo "         rlwrap nc -N -U $sock   (line editing, history; apt-get install rlwrap)"
     echo "         then: help, ps, where all, stats, vars, log, profile start,"
     echo "         profile report, profile flamegraph fg.svg (in build-default/)"
     echo "  stop:  Ctrl-C"
