@@ -1,6 +1,6 @@
 /*
- * coro backdoor: a console inside a running program, reached with nc,
- * socat or telnet over a unix socket or loopback TCP.  It lists the
+ * coro backdoor: a console inside a running program, reached with nc
+ * or telnet over a unix socket or loopback TCP.  It lists the
  * coroutines with their state and where they wait, shows one coroutine's
  * stack, interrupts one, prints the loop's statistics, changes the latency
  * threshold and selfishness, streams the runtime's log lines, and runs the

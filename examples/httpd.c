@@ -19,8 +19,10 @@
  * the greeting (writable); "stall MS" holds the CPU to show a latency
  * warning in "log".
  *
- * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--backdoor ADDR]
- *                           [--backdoor-dir DIR] [--profile FILE]
+ * Run: build/examples/httpd [--listen ADDR] [--idle SEC] [--stack KIB]
+ *                           [--backdoor ADDR] [--backdoor-dir DIR]
+ *                           [--profile FILE] [--profile-mode MODE]
+ *                           [--profile-hz HZ]
  * Try: curl -v http://127.0.0.1:8080/
  *      wrk -c100 -d10s http://127.0.0.1:8080/
  * SIGINT or SIGTERM stops it cleanly (exit status 0).  With --profile,

@@ -40,7 +40,7 @@ cmd=${1:-}
 case "$cmd" in
 demo)
     # nc (OpenBSD's, for -N and -U) is what the hints below connect with.
-    need_packages netcat-openbsd
+    need_packages netcat-openbsd curl
     build default
     port=${CORO_DEMO_PORT:-8080}
     sock="$(pwd)/build-default/httpd.sock"
