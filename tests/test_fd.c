@@ -119,9 +119,9 @@ static int wait_then_coro_read(void *arg)
     int *p = arg;
     cr_assert_eq(coro_fd_set_timeout(p[0], 5, 0), 0); /* fail, not hang */
     char buf[16];
+    struct writer w = {.fd = p[1], .msg = "hello"}; /* outlives the writer */
     for (int round = 0; round < 2; round++) {
-        cr_assert_not_null(coro_spawn(writer, &(struct writer){p[1], "hello"},
-                                      "writer"));
+        cr_assert_not_null(coro_spawn(writer, &w, "writer"));
         /* Parks until the writer has run: the edge answers it. */
         cr_assert_eq(coro_wait_fd(p[0], CORO_READABLE), CORO_READABLE);
         if (round == 1) /* the edge is used up: this one looks */
