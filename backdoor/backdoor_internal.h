@@ -49,7 +49,7 @@ struct coro_backdoor {
     bool stopping; /* coro_backdoor_stop() was called */
     int max_sessions;
     double idle_sec; /* read timeout of a session, 0 = none */
-    double login_sec; /* read timeout until the token, 0 = idle_sec */
+    double login_sec; /* read timeout until the token, 0 = none */
     double send_sec; /* write timeout of a session */
     char *token;     /* NULL without TCP */
     size_t token_len;
