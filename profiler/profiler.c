@@ -10,10 +10,19 @@
  * coroutine into its name's row.  The hooks that were installed before
  * (coro_get_hooks()) are called after ours and put back by stop.
  *
- * Reports never render live data: the owner thread copies everything
- * into a struct prof_data first (draining the sample ring), with the
- * instrumenting hooks held off, so neither a sample nor an instrumented
- * call changes what is being read.
+ * Reports never render live data: they copy everything into a struct
+ * prof_data first (draining the sample ring), with the instrumenting
+ * hooks held off, so neither a sample nor an instrumented call changes
+ * what is being read.
+ *
+ * Threads: while the profiler runs, the owner's hooks change the data
+ * without a lock (they are on the hot path), so only the owner may read
+ * or change it.  Stopped, the data is frozen and any thread may read it.
+ * The control calls (start, stop, reset, the snapshot of a report) hold
+ * ctl_lock, so the check "running, and who owns it" and the action are
+ * one step: a start cannot drop the data under another thread's
+ * snapshot.  Rendering happens after the lock is released, from the
+ * private copy: a slow stream never holds up the owner.
  */
 #include "engine_internal.h"
 
@@ -33,6 +42,10 @@
 
 struct prof_engine prof__e;
 bool prof__rdtsc;
+
+/* Held by the control calls; never by hooks, instrumentation or the
+ * signal handler. */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void prof__drop(uint64_t n)
 {
@@ -377,20 +390,9 @@ static int inst_begin(void)
     return 0;
 }
 
-int coro_prof_start(const coro_prof_opts_t *opts)
+static int start_locked(const coro_prof_opts_t *opts)
 {
-    coro_prof_opts_t o = opts != NULL ? *opts : (coro_prof_opts_t){0};
-    if (o.mode == 0)
-        o.mode = CORO_PROF_SAMPLE;
-    if (o.hz == 0)
-        o.hz = HZ_DEFAULT;
-    if (o.signo == 0)
-        o.signo = SIGPROF;
-    if ((o.mode != CORO_PROF_SAMPLE && o.mode != CORO_PROF_INSTRUMENT) ||
-        o.hz < 0 || o.hz > HZ_MAX || !signo_ok(o.signo)) {
-        errno = EINVAL;
-        return -1;
-    }
+    coro_prof_opts_t o = *opts;
     struct prof_engine *e = &prof__e;
     if (atomic_load(&e->running)) {
         errno = EBUSY;
@@ -440,17 +442,32 @@ fail:;
     return -1;
 }
 
-int coro_prof_stop(void)
+int coro_prof_start(const coro_prof_opts_t *opts)
 {
-    struct prof_engine *e = &prof__e;
-    if (!atomic_load(&e->running)) {
+    coro_prof_opts_t o = opts != NULL ? *opts : (coro_prof_opts_t){0};
+    if (o.mode == 0)
+        o.mode = CORO_PROF_SAMPLE;
+    if (o.hz == 0)
+        o.hz = HZ_DEFAULT;
+    if (o.signo == 0)
+        o.signo = SIGPROF;
+    if ((o.mode != CORO_PROF_SAMPLE && o.mode != CORO_PROF_INSTRUMENT) ||
+        o.hz < 0 || o.hz > HZ_MAX || !signo_ok(o.signo)) {
         errno = EINVAL;
         return -1;
     }
-    if (!is_owner()) {
-        errno = EPERM;
-        return -1;
-    }
+    pthread_mutex_lock(&ctl_lock);
+    int rc = start_locked(&o);
+    int saved = errno;
+    pthread_mutex_unlock(&ctl_lock);
+    errno = saved;
+    return rc;
+}
+
+/* Stop; the caller is the owner and holds ctl_lock. */
+static void stop_locked(void)
+{
+    struct prof_engine *e = &prof__e;
     coro_set_hooks(&e->prev); /* the scheduler exists: cannot fail */
     if (instrumenting()) {
         charge_now(false);
@@ -467,14 +484,33 @@ int coro_prof_stop(void)
     }
     e->duration += prof__now() - e->started;
     atomic_store(&e->running, false);
-    return 0;
+}
+
+int coro_prof_stop(void)
+{
+    struct prof_engine *e = &prof__e;
+    int rc = 0;
+    pthread_mutex_lock(&ctl_lock);
+    if (!atomic_load(&e->running)) {
+        errno = EINVAL;
+        rc = -1;
+    } else if (!is_owner()) {
+        errno = EPERM;
+        rc = -1;
+    } else {
+        stop_locked();
+    }
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
 }
 
 int coro_prof_reset(void)
 {
     struct prof_engine *e = &prof__e;
+    pthread_mutex_lock(&ctl_lock);
     bool running = atomic_load(&e->running);
     if (running && !is_owner()) {
+        pthread_mutex_unlock(&ctl_lock);
         errno = EPERM;
         return -1;
     }
@@ -482,14 +518,15 @@ int coro_prof_reset(void)
     drop_data();
     if (!running) {
         e->mode = 0;
-        return 0;
+    } else {
+        e->started = prof__now();
+        e->start_usec = tsc_now_posix_usec();
+        if (instrumenting() && inst_begin() != 0) {
+            /* No memory for the new tree: go on counting nothing. */
+            prof__drop(1);
+        }
     }
-    e->started = prof__now();
-    e->start_usec = tsc_now_posix_usec();
-    if (instrumenting() && inst_begin() != 0) {
-        /* No memory for the new tree: go on counting nothing. */
-        prof__drop(1);
-    }
+    pthread_mutex_unlock(&ctl_lock);
     return 0;
 }
 
@@ -545,14 +582,17 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
         return -1;
     }
     struct prof_engine *e = &prof__e;
+    pthread_mutex_lock(&ctl_lock);
     bool running = atomic_load(&e->running);
     if (running && !is_owner()) {
+        pthread_mutex_unlock(&ctl_lock);
         errno = EPERM;
         return -1;
     }
     /* Bring the live data up to now, then hold the instrumenting hooks
      * off: an instrumented stream function must not change the data
-     * while it is copied. */
+     * while it is copied or rendered.  Only the owner's prof__cur is
+     * ever set. */
     struct prof_shadow *cur = prof__cur;
     if (running) {
         if (instrumenting())
@@ -563,6 +603,9 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
     prof__cur = NULL;
     struct prof_data d;
     int rc = snapshot(&d);
+    int saved = errno;
+    pthread_mutex_unlock(&ctl_lock);
+    errno = saved;
     if (rc == 0) {
         struct prof_render r = {.top = o.top, .sort = o.sort,
                                 .title = o.title != NULL ? o.title
@@ -579,7 +622,9 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
         errno = saved;
     }
     if (running && instrumenting()) {
-        /* The report's own time is charged to whoever asked for it. */
+        /* The report's own time is charged to whoever asked for it.  No
+         * lock: running, the data is this thread's alone, and only this
+         * thread can stop it. */
         e->last = prof__now();
     }
     prof__cur = cur;
@@ -598,7 +643,11 @@ int coro_prof_save(const char *path)
         errno = EINVAL;
         return -1;
     }
-    if (atomic_load(&prof__e.running) && !is_owner()) {
+    /* Refused before any file is made; coro_prof_write() checks again. */
+    pthread_mutex_lock(&ctl_lock);
+    bool refused = atomic_load(&prof__e.running) && !is_owner();
+    pthread_mutex_unlock(&ctl_lock);
+    if (refused) {
         errno = EPERM;
         return -1;
     }

@@ -20,12 +20,17 @@
  *   any instrumented function to "<uninstrumented>".
  *
  * The profiler follows the event loop of the thread that calls
- * coro_prof_start(); other threads (the offload pool) are never charged.
- * Every function here must be called from that thread while the profiler
- * runs (from a coroutine or from outside the loop); none blocks or
- * switches coroutines.  A call that fails returns -1 with errno set and
- * changes nothing.  docs/profiler.md walks through a session and
- * describes the file format.
+ * coro_prof_start() (its owner); other threads (the offload pool) are
+ * never charged.  While it runs, only the owner may stop or reset it or
+ * write reports (from a coroutine or from outside the loop): other
+ * threads get EPERM.  Once stopped, its data is frozen and any thread may
+ * write reports, reset it or start it (a start from another thread than
+ * the last owner drops the data first).  coro_prof_running() and the
+ * regions may be called from any thread at any time.  A start, stop or
+ * reset waits while another thread copies the data for a report; none
+ * waits for a report being written out, and none switches coroutines.
+ * A call that fails returns -1 with errno set and changes nothing.
+ * docs/profiler.md walks through a session and describes the file format.
  */
 #ifndef CORO_PROFILER_H
 #define CORO_PROFILER_H

@@ -15,7 +15,9 @@
 #include <coro/profiler.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,6 +730,72 @@ Test(profiler, save_writes_the_documented_format)
     cr_assert_eq(errno, ENOENT);
     unlink(path);
     cr_assert_eq(rmdir(dir), 0, "no temporary file left");
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Other threads                                                       */
+
+static atomic_bool race_done;
+static atomic_long race_ok, race_eperm, race_bad;
+
+/* Reports as fast as it can: each is whole, or refused with EPERM
+ * while the owner's profiler runs. */
+static void *race_reporter(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race_done)) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+        if (m == NULL) {
+            atomic_fetch_add(&race_bad, 1);
+            break;
+        }
+        int rc = coro_prof_write(m, CORO_PROF_RAW, 0);
+        int err = errno;
+        fclose(m);
+        if (rc == 0 && len > 4 && strcmp(buf + len - 4, "end\n") == 0)
+            atomic_fetch_add(&race_ok, 1);
+        else if (rc != 0 && err == EPERM)
+            atomic_fetch_add(&race_eperm, 1);
+        else
+            atomic_fetch_add(&race_bad, 1);
+        free(buf);
+    }
+    return NULL;
+}
+
+static int race_worker(void *arg)
+{
+    for (int i = 0; i < 5; i++) {
+        prof_recurse(1 + (int)(intptr_t)arg % 4);
+        coro_yield();
+    }
+    return 0;
+}
+
+Test(profiler, another_thread_reports_while_the_owner_starts_and_stops)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, race_reporter, NULL), 0);
+    for (int r = 0; r < 60; r++) {
+        /* A change of mode drops the data: the other thread must never
+         * read it while it goes. */
+        coro_prof_opts_t o = {.mode = r % 2 ? CORO_PROF_INSTRUMENT
+                                            : CORO_PROF_SAMPLE};
+        cr_assert_eq(coro_prof_start(&o), 0, "start: %s", strerror(errno));
+        for (int i = 0; i < 8; i++)
+            cr_assert_not_null(
+                coro_spawn(race_worker, (void *)(intptr_t)i, "w"));
+        cr_assert_eq(coro_event_loop(), 0);
+        cr_assert_eq(coro_prof_stop(), 0);
+    }
+    atomic_store(&race_done, true);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(atomic_load(&race_bad), 0, "%ld bad reports",
+                 atomic_load(&race_bad));
+    cr_assert_gt(atomic_load(&race_ok), 0);
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
