@@ -494,7 +494,8 @@ CORO_API const char *coro_poller_name(void);
  * (SO_NOSIGPIPE where that flag does not exist), and the first write to a
  * non-socket (a pipe) or coro_sendfile() sets SIGPIPE to SIG_IGN if its
  * disposition is still the default.  A handler you installed stays; the
- * writer then gets EPIPE.  Programs you exec inherit SIG_IGN.
+ * writer then gets EPIPE.  Commands of coro_cmd_spawn() get SIG_DFL back;
+ * programs you fork and exec yourself inherit SIG_IGN.
  *
  * Bad arguments: a negative fd fails with EBADF, as does a closed one (the
  * kernel says so); a NULL buffer (or iovec, or iov_base) with a non-zero

@@ -700,6 +700,9 @@ static CORO__INLINE int coro__wait_park_fast(struct coro__wait *w)
 
 /* process.c: nothing to free yet; for coro_fini. */
 void coro__process_fini(struct sched *s);
+/* In a fork() child: fail every process wait with ECHILD (the children
+ * waited for are the parent's).  Called by the poller's fork handling. */
+void coro__process_after_fork(struct sched *s);
 
 /* local.c: run destructors and free co's values. */
 void coro__local_exit(struct coro *co);
@@ -802,6 +805,9 @@ extern const int coro__sys_msg_nosignal;
 /* Once per process: if SIGPIPE's disposition is the default (death), set
  * it to ignored.  For writes that cannot say MSG_NOSIGNAL. */
 void coro__sys_sigpipe_off(void);
+/* Whether coro__sys_sigpipe_off() changed SIGPIPE to ignored (children
+ * started by coro get the default back, as the program had it). */
+bool coro__sys_sigpipe_ours(void);
 
 /* coro__sys_uctx_regs(): see context_internal.h. */
 /* What a code address is, for a backtrace line. */

@@ -9,6 +9,7 @@
  * second failing, and a hang-up or error wakes everybody.
  */
 #include "io_internal.h"
+#include "signal_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -781,6 +782,8 @@ static void io_after_fork(struct sched *s)
     if (remote && coro__remote_enable(s) != 0)
         coro_print_stderr("coro: no wake-up fd after fork: %s",
                           strerror(errno));
+    coro__signal_after_fork(s);
+    coro__process_after_fork(s);
 }
 
 void coro__io_poll(struct sched *s, int64_t timeout_ticks)
@@ -791,6 +794,8 @@ void coro__io_poll(struct sched *s, int64_t timeout_ticks)
                           strerror(errno));
         abort();
     }
+    if (s->run_head != NULL)
+        timeout_ticks = 0; /* a fork child's repair woke someone */
     if (coro__poller_wait(p, s, timeout_ticks) < 0) {
         coro_print_stderr("coro: %s wait failed: %s", coro__poller_name(),
                           strerror(errno));

@@ -151,8 +151,9 @@ static void job_free(struct job *j)
 /* ------------------------------------------------------------------ */
 /* Pool threads                                                        */
 
-/* A thread's life: take jobs until told to stop, or until the pool has
- * more threads than it may keep and this one has nothing to do. */
+/* A thread's life: take jobs until told to stop and the queue is empty,
+ * or until the pool has more threads than it may keep (the others take
+ * the rest of the queue). */
 static void *worker(void *arg)
 {
     struct slot *slot = arg;
@@ -165,7 +166,7 @@ static void *worker(void *arg)
             pthread_cond_wait(&p->work, &p->mu);
             p->idle--;
         }
-        if (p->queue.head == NULL)
+        if (p->queue.head == NULL || p->live > p->max_threads)
             break;
         struct job *j = p->queue.head;
         list_remove(&p->queue, j);

@@ -40,6 +40,10 @@ struct pid_wait {
     int status;          /* wait(2) status, from the reaper */
     int err;             /* 0, or ECHILD when reaped behind our back */
     bool done;           /* the reaper has delivered status or err */
+    coro_cmd_t *cmd;     /* coro_cmd_wait()'s command, or NULL: marked
+                            reaped at delivery, so that a call between the
+                            reaping and this waiter's resumption finds the
+                            status (and kill refuses the freed pid) */
 };
 
 static struct coro__procs *procs_get(struct sched *s)
@@ -103,6 +107,10 @@ static void deliver(struct sched *s, struct coro__procs *pr, pid_t pid,
         pw->status = status;
         pw->err = err;
         pw->done = true;
+        if (pw->cmd != NULL && err == 0) {
+            pw->cmd->status = status;
+            pw->cmd->reaped = true;
+        }
         coro__wake(w, 0);
     }
     if (pidfd >= 0)
@@ -163,14 +171,21 @@ static void pid_wait_cancel(struct coro__wait *w)
     if (!w->queued)
         return; /* delivered: the reaper released everything */
     coro__waitq_remove(&pr->waiters, w);
-    if (find_waiter(pr, pw->pid) != NULL)
-        return; /* others still wait for pid with the same watch */
-    if (pw->pidfd >= 0) {
-        pidfd_release(s, pw->pidfd);
-    } else {
-        pr->on_sigchld--;
+    if (pw->pidfd < 0) {
+        pr->on_sigchld--; /* counted per waiter */
         sigchld_release(s, pr);
+    } else if (find_waiter(pr, pw->pid) == NULL) {
+        pidfd_release(s, pw->pidfd); /* shared by pid's waiters */
     }
+}
+
+void coro__process_after_fork(struct sched *s)
+{
+    /* The children waited for are the parent's: none is ours. */
+    struct coro__procs *pr = s->procs;
+    struct coro__wait *w;
+    while (pr != NULL && (w = pr->waiters.head) != NULL)
+        deliver(s, pr, ((struct pid_wait *)w)->pid, ECHILD, 0);
 }
 
 /*
@@ -217,14 +232,12 @@ static int watch(struct sched *s, struct coro__procs *pr, pid_t pid,
     return r < 0 ? -1 : 1;
 }
 
-pid_t coro_waitpid_at(pid_t pid, int *status, const coro_site_t *site)
+/* coro_waitpid_at(), marking cmd (if not NULL) reaped at delivery. */
+static pid_t waitpid_for(pid_t pid, int *status, const coro_site_t *site,
+                         const void *addr, coro_cmd_t *cmd)
 {
-    if (pid <= 0) {
-        errno = EINVAL;
-        return -1;
-    }
     struct pid_wait pw;
-    coro__wait_init(&pw.w, "waitpid", site, __builtin_return_address(0));
+    coro__wait_init(&pw.w, "waitpid", site, addr);
     if (coro__wait_begin(&pw.w) != 0)
         return -1;
     struct sched *s = coro__tls_sched;
@@ -252,6 +265,7 @@ pid_t coro_waitpid_at(pid_t pid, int *status, const coro_site_t *site)
     pw.pid = pid;
     pw.status = pw.err = 0;
     pw.done = false;
+    pw.cmd = cmd;
     pw.w.obj = pr;
     pw.w.cancel = pid_wait_cancel;
     if (pw.pidfd < 0)
@@ -278,6 +292,15 @@ done:
     if (status != NULL)
         *status = st;
     return pid;
+}
+
+pid_t coro_waitpid_at(pid_t pid, int *status, const coro_site_t *site)
+{
+    if (pid <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return waitpid_for(pid, status, site, __builtin_return_address(0), NULL);
 }
 
 pid_t(coro_waitpid)(pid_t pid, int *status)
@@ -336,7 +359,18 @@ static int spawn(struct sched *s, pid_t *pid, const char *const argv[],
     sigset_t mask;
     coro__signal_child_mask(s, &mask);
     rc = rc ? rc : posix_spawnattr_setsigmask(&at, &mask);
-    rc = rc ? rc : posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+    short spawn_flags = POSIX_SPAWN_SETSIGMASK;
+    if (coro__sys_sigpipe_ours()) {
+        /* We ignored SIGPIPE for our own writes; the child gets the
+         * program's default, or a child writing to a closed pipe would
+         * never end (a shell cannot undo an ignore it started with). */
+        sigset_t dfl;
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        rc = rc ? rc : posix_spawnattr_setsigdefault(&at, &dfl);
+        spawn_flags |= POSIX_SPAWN_SETSIGDEF;
+    }
+    rc = rc ? rc : posix_spawnattr_setflags(&at, spawn_flags);
     if (rc == 0)
         rc = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv,
                           environ);
@@ -397,8 +431,13 @@ int coro_cmd_wait_at(coro_cmd_t *cmd, int *status, const coro_site_t *site)
         return -1;
     }
     if (!cmd->reaped) {
+        if (cmd->pid <= 0) {
+            errno = EINVAL;
+            return -1;
+        }
         int st;
-        if (coro_waitpid_at(cmd->pid, &st, site) < 0)
+        if (waitpid_for(cmd->pid, &st, site, __builtin_return_address(0),
+                        cmd) < 0)
             return -1;
         cmd->status = st;
         cmd->reaped = true;

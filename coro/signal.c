@@ -41,6 +41,7 @@ struct sig_wait {
     struct coro__wait w;  /* first member */
     uint64_t set;         /* the signals it waits for */
     coro_siginfo_t info;  /* filled by the waker */
+    bool alone;           /* the only waiter that arrival woke */
 };
 
 static struct coro__signals *state_get(struct sched *s)
@@ -110,7 +111,9 @@ void coro__signal_arrived(struct sched *s, const coro_siginfo_t *info)
     uint64_t bit = CORO__SIGBIT(signo);
     if (st->subscribed & bit)
         st->subscriber[signo](s, info);
-    bool taken = false;
+    size_t takers = 0;
+    for (struct coro__wait *w = st->waiters.head; w != NULL; w = w->next)
+        takers += (((struct sig_wait *)w)->set & bit) != 0;
     for (struct coro__wait *w = st->waiters.head, *next; w != NULL;
          w = next) {
         next = w->next;
@@ -118,11 +121,11 @@ void coro__signal_arrived(struct sched *s, const coro_siginfo_t *info)
         if (sw->set & bit) {
             coro__waitq_remove(&st->waiters, w);
             sw->info = *info;
+            sw->alone = takers == 1;
             coro__wake(w, signo);
-            taken = true;
         }
     }
-    if (taken)
+    if (takers > 0)
         return;
     if (st->watched & bit) {
         st->pending |= bit; /* merged with an earlier one, as the kernel */
@@ -142,9 +145,10 @@ static void sig_wait_cancel(struct coro__wait *w)
     struct sig_wait *sw = (struct sig_wait *)w;
     if (w->queued) {
         coro__waitq_remove(&st->waiters, w);
-    } else if (w->value > 0) {
+    } else if (w->value > 0 && sw->alone) {
         /* It got a signal, then an interrupt replaced the wake-up: keep
-         * the signal for the next wait rather than lose it. */
+         * the signal for the next wait rather than lose it (unless other
+         * waiters have it: then it would arrive twice). */
         int signo = (int)w->value;
         if (st->watched & CORO__SIGBIT(signo)) {
             st->pending |= CORO__SIGBIT(signo);
@@ -390,6 +394,16 @@ void coro__signal_child_mask(struct sched *s, sigset_t *out)
         coro__sigsrc_child_mask(st->src, out);
     else
         pthread_sigmask(SIG_BLOCK, NULL, out);
+}
+
+void coro__signal_after_fork(struct sched *s)
+{
+    struct coro__signals *st = s->signals;
+    if (st != NULL && st->src != NULL &&
+        coro__sigsrc_after_fork(s, st->src) != 0)
+        coro_print_stderr("coro: signals after fork share the parent's "
+                          "source: %s",
+                          strerror(errno));
 }
 
 void coro__signal_fini(struct sched *s)

@@ -31,6 +31,11 @@ void coro__sigsrc_close(struct sched *s, struct coro__sigsrc *src);
 /* Catch exactly the signals in set from now on.  0, or -1 with errno and
  * nothing changed. */
 int coro__sigsrc_set(struct coro__sigsrc *src, uint64_t set);
+/* In a fork() child: give the source an fd of its own, catching the same
+ * set, and forget the inherited one without touching it (it is shared
+ * with the parent, and changing it would change what the parent gets).
+ * 0, or -1 with errno (the inherited fd is kept). */
+int coro__sigsrc_after_fork(struct sched *s, struct coro__sigsrc *src);
 /* Read and route every signal caught so far, now (the loop is ending and
  * will not poll again). */
 void coro__sigsrc_drain(struct sched *s, struct coro__sigsrc *src);
@@ -66,5 +71,8 @@ void coro__signal_loop_start(struct sched *s);
 int coro__signal_loop_end(struct sched *s, int rc);
 /* coro_fini: stop catching, close the source, free the state. */
 void coro__signal_fini(struct sched *s);
+/* In a fork() child (the poller's fork handling): see
+ * coro__sigsrc_after_fork(). */
+void coro__signal_after_fork(struct sched *s);
 
 #endif /* CORO_SIGNAL_INTERNAL_H */

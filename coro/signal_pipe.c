@@ -8,8 +8,9 @@
  *
  * Simplifications, each for a reason: the pipe and the saved
  * dispositions are process-wide (handlers are), so one scheduler per
- * process may catch signals; a fork() child shares the pipe with its
- * parent until it execs; a signal arriving while the pipe is full (64 KiB
+ * process may catch signals; a fork() child makes a pipe of its own when
+ * its loop first polls (a signal the child gets before that goes into the
+ * parent's pipe); a signal arriving while the pipe is full (64 KiB
  * of unread records) is dropped, as the kernel merges standard signals
  * anyway.  Nothing is blocked, so children inherit no mask from us, and
  * exec gives caught signals their default action back.
@@ -131,6 +132,30 @@ int coro__sigsrc_set(struct coro__sigsrc *src, uint64_t set)
             src->caught &= ~bit;
         }
     }
+    return 0;
+}
+
+int coro__sigsrc_after_fork(struct sched *s, struct coro__sigsrc *src)
+{
+    int p[2];
+    if (coro__sys_pipe_cloexec(p) != 0)
+        return -1;
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+    coro__fd_fresh(s, p[0]);
+    if (coro__fd_set_internal(s, p[0], sigsrc_ready, NULL) != 0) {
+        int saved = errno;
+        close(p[0]);
+        close(p[1]);
+        errno = saved;
+        return -1;
+    }
+    pipe_wfd = p[1]; /* our handler writes to our own pipe from now on */
+    coro__fd_drop_internal(s, src->rfd);
+    close(src->rfd);
+    close(src->wfd);
+    src->rfd = p[0];
+    src->wfd = p[1];
     return 0;
 }
 

@@ -126,6 +126,26 @@ int coro__sigsrc_set(struct coro__sigsrc *src, uint64_t set)
     return 0;
 }
 
+int coro__sigsrc_after_fork(struct sched *s, struct coro__sigsrc *src)
+{
+    sigset_t mask;
+    to_sigset(src->caught, &mask);
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    coro__fd_fresh(s, fd);
+    if (coro__fd_set_internal(s, fd, sigsrc_ready, NULL) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    coro__fd_drop_internal(s, src->fd);
+    close(src->fd); /* our copy only: the parent's mask is untouched */
+    src->fd = fd;
+    return 0;
+}
+
 void coro__sigsrc_close(struct sched *s, struct coro__sigsrc *src)
 {
     int saved = errno;

@@ -315,6 +315,9 @@ ssize_t coro__sys_sendfile(int out_fd, int in_fd, off_t *offset,
 #endif
 }
 
+/* Whether SIGPIPE is ignored because we set it so (not the program). */
+static atomic_bool sigpipe_ours;
+
 static void sigpipe_ignore(void)
 {
     struct sigaction old;
@@ -322,8 +325,14 @@ static void sigpipe_ignore(void)
         old.sa_handler == SIG_DFL) {
         struct sigaction ign = {.sa_handler = SIG_IGN};
         sigemptyset(&ign.sa_mask);
-        sigaction(SIGPIPE, &ign, NULL);
+        if (sigaction(SIGPIPE, &ign, NULL) == 0)
+            atomic_store(&sigpipe_ours, true);
     }
+}
+
+bool coro__sys_sigpipe_ours(void)
+{
+    return atomic_load(&sigpipe_ours);
 }
 
 void coro__sys_sigpipe_off(void)

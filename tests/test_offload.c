@@ -657,6 +657,64 @@ Test(offload_pool, shrinking_lets_idle_threads_go)
     cr_assert_eq(threads_settle_at(base), base);
 }
 
+/* Jobs of a pool shrunk while its queue is full: once the jobs running at
+ * the shrink have ended, one runs at a time. */
+static atomic_int shrink_running, shrink_max_after;
+static atomic_bool shrink_done;
+
+static intptr_t counted_nap(void *arg)
+{
+    (void)arg;
+    int now = atomic_fetch_add(&shrink_running, 1) + 1;
+    if (atomic_load(&shrink_done)) {
+        int m = atomic_load(&shrink_max_after);
+        while (now > m && !atomic_compare_exchange_weak(&shrink_max_after, &m,
+                                                        now))
+            ;
+    }
+    usleep(5000);
+    atomic_fetch_sub(&shrink_running, 1);
+    return 0;
+}
+
+static int one_nap(void *arg)
+{
+    (void)arg;
+    return coro_offload(counted_nap, NULL, NULL);
+}
+
+static int shrink_mid_queue(void *arg)
+{
+    (void)arg;
+    cr_assert_geq(coro_offload_set_threads(4), 1);
+    coro_t *jobs[120];
+    for (int i = 0; i < 120; i++)
+        cr_assert_not_null(jobs[i] = coro_spawn_opts(
+                               one_nap, NULL, &(coro_opts_t){.joinable = true}));
+    coro_sleep(0.02); /* four busy threads, the queue full */
+    cr_assert_eq(coro_offload_set_threads(1), 4);
+    /* The jobs running at the shrink end; each thread over the limit
+     * leaves after its job, so one job at a time from then on. */
+    double end = mono_sec() + 10;
+    while (atomic_load(&shrink_running) > 1) {
+        cr_assert_lt(mono_sec(), end, "%d jobs at once 10 s after the shrink",
+                     atomic_load(&shrink_running));
+        coro_sleep(0.001);
+    }
+    atomic_store(&shrink_done, true);
+    for (int i = 0; i < 120; i++)
+        cr_assert_eq(coro_join(jobs[i], NULL, NULL), 0);
+    return 0;
+}
+
+Test(offload_pool, shrinking_with_a_queue_of_work_leaves_one_thread_running)
+{
+    cr_assert_eq(run_in_coro(shrink_mid_queue, NULL), 0);
+    cr_assert_eq(atomic_load(&shrink_max_after), 1,
+                 "jobs ran %d at a time after the shrink",
+                 atomic_load(&shrink_max_after));
+}
+
 static int busy_shutdown(void *arg)
 {
     (void)arg;

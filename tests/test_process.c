@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,87 @@ static int pidfds_while_waiting(void)
     return n;
 }
 
+/* Whether SIGCHLD is blocked in this thread (the SIGCHLD path's watch). */
+static bool sigchld_blocked(void)
+{
+    sigset_t cur;
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+    return sigismember(&cur, SIGCHLD) == 1;
+}
+
+static int wait_for_pid(void *arg)
+{
+    return coro_waitpid(*(pid_t *)arg, NULL) > 0 ? 0 : -1;
+}
+
+struct quitter {
+    pid_t pid;
+    int rc, err;
+};
+
+static int give_up_on(void *arg)
+{
+    struct quitter *q = arg;
+    q->rc = coro_with_timeout(0.1, wait_for_pid, &q->pid);
+    q->err = errno;
+    return 0;
+}
+
+BOTH_PATHS(a_waiter_that_gives_up_leaves_sigchld_as_it_was)
+{
+    cr_assert_not(sigchld_blocked());
+    coro_cmd_t cmd;
+    sh(&cmd, "sleep 1; exit 3", 0);
+    struct reaper r = {.pid = cmd.pid};
+    struct quitter q = {.pid = cmd.pid};
+    cr_assert_not_null(coro_spawn(reaper, &r, "reaper"));
+    cr_assert_not_null(coro_spawn(give_up_on, &q, "quitter"));
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(q.rc, -1);
+    cr_assert_eq(q.err, ETIMEDOUT);
+    cr_assert_eq(r.rc, cmd.pid);
+    cr_assert_eq(WEXITSTATUS(r.status), 3);
+    cr_assert_not(sigchld_blocked(), "nobody waits: SIGCHLD is released");
+}
+
+/* Coroutines waiting for children in a fork() child: those children are
+ * the parent's, so the waits fail with ECHILD at once. */
+static int fork_with_a_waiter(void *arg)
+{
+    pid_t *pids = arg; /* [0] the parent's child, [1] the fork child */
+    coro_yield(); /* the reaper parks first */
+    pids[1] = fork();
+    if (pids[1] == 0)
+        return 0; /* the fork child: its loop runs the inherited reaper */
+    return 0;
+}
+
+BOTH_PATHS(a_fork_childs_copy_of_a_wait_fails_with_echild_at_once)
+{
+    coro_cmd_t cmd;
+    sh(&cmd, "sleep 2", 0);
+    pid_t pids[2] = {cmd.pid, -1};
+    struct reaper r = {.pid = cmd.pid};
+    cr_assert_not_null(coro_spawn(reaper, &r, "reaper"));
+    cr_assert_not_null(coro_spawn(fork_with_a_waiter, pids, "forker"));
+    coro_event_loop();
+    if (pids[1] == 0) /* the fork child: report how its reaper ended */
+        _exit(r.rc == -1 && r.err == ECHILD && r.sec < 1.5 ? 0 : 1);
+    cr_assert_eq(r.rc, cmd.pid, "the parent's own wait got the child");
+    /* The fork child ended long ago if it works; bounded if it hangs. */
+    int st = 0;
+    pid_t got = 0;
+    for (double end = mono_sec() + 10; got == 0 && mono_sec() < end;)
+        if ((got = waitpid(pids[1], &st, WNOHANG)) == 0)
+            usleep(10000);
+    if (got == 0) {
+        kill(pids[1], SIGKILL);
+        waitpid(pids[1], &st, 0);
+    }
+    cr_assert(got == pids[1] && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the fork child's wait did not fail with ECHILD at once");
+}
+
 Test(waitpid, waits_through_a_pidfd_where_the_kernel_has_them)
 {
     cr_assert_eq(pidfds_while_waiting(), 1);
@@ -517,6 +599,98 @@ Test(cmd, a_program_that_does_not_exist_fails_with_enoent_and_leaves_nothing)
 /* kill(0) and kill(-1) would signal our process group or every process
  * we may signal: a cmd with no child in it must be refused.  Signal 0
  * keeps a failure of this test harmless. */
+/* Between the reaping of a command's child (delivered to a waiter) and
+ * that waiter's resumption, another coroutine asks for the status. */
+struct late_ask {
+    coro_cmd_t cmd;
+    coro_t *first;        /* waits in coro_cmd_wait() */
+    int rc, err, status;  /* the late caller's */
+    int kill_rc, kill_err;
+};
+
+static int first_waiter(void *arg)
+{
+    struct late_ask *a = arg;
+    return coro_cmd_wait(&a->cmd, NULL);
+}
+
+static int late_asker(void *arg)
+{
+    struct late_ask *a = arg;
+    /* Yielding keeps us ahead of the first waiter in the run queue: we
+     * run right after the loop has delivered the child's end to it. */
+    while (coro_state(a->first) != CORO_RUNNABLE)
+        if (coro_yield() != 0)
+            return -1;
+    a->rc = coro_cmd_wait(&a->cmd, &a->status);
+    a->err = errno;
+    a->kill_rc = coro_cmd_kill(&a->cmd, SIGTERM);
+    a->kill_err = errno;
+    return 0;
+}
+
+Test(cmd, a_wait_right_after_the_reaping_gets_the_kept_status)
+{
+    static struct late_ask a;
+    sh(&a.cmd, "sleep 0.2; exit 7", 0); /* exits after the first parks */
+    a.first = coro_spawn_opts(first_waiter, &a,
+                              &(coro_opts_t){.joinable = true});
+    cr_assert_not_null(a.first);
+    cr_assert_not_null(coro_spawn(late_asker, &a, "late"));
+    cr_assert_eq(coro_event_loop(), 0);
+    int st;
+    cr_assert_eq(coro_join(a.first, &st, NULL), 0);
+    cr_assert_eq(st, 0);
+    cr_assert_eq(a.rc, 0, "late wait: %s", strerror(a.err));
+    cr_assert(WIFEXITED(a.status) && WEXITSTATUS(a.status) == 7);
+    cr_assert_eq(a.kill_rc, -1, "no signal to a reaped pid");
+    cr_assert_eq(a.kill_err, ESRCH);
+}
+
+/* coro ignores SIGPIPE for its own writes; a command must not inherit
+ * that, or one writing into a pipe nobody reads would never end. */
+struct sigpipe_run {
+    coro_cmd_t cmd;
+    int rc, status;
+};
+
+static int wait_cmd(void *arg)
+{
+    struct sigpipe_run *r = arg;
+    return coro_cmd_wait(&r->cmd, &r->status);
+}
+
+static int close_on_a_writer(void *arg)
+{
+    struct sigpipe_run *r = arg;
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(coro_write(p[1], "x", 1), 1); /* coro ignores SIGPIPE */
+    cr_assert_eq(coro_close(p[0]), 0);
+    cr_assert_eq(coro_close(p[1]), 0);
+    sh(&r->cmd, "while :; do echo x; done", CORO_CMD_STDOUT);
+    char buf[16];
+    cr_assert_gt(coro_read(r->cmd.out, buf, sizeof buf), 0);
+    cr_assert_eq(coro_close(r->cmd.out), 0);
+    r->cmd.out = -1;
+    r->rc = coro_with_timeout(10, wait_cmd, r);
+    if (r->rc != 0) { /* still writing: end it, then fail */
+        coro_cmd_kill(&r->cmd, SIGKILL);
+        coro_cmd_wait(&r->cmd, NULL);
+    }
+    return 0;
+}
+
+Test(cmd, a_command_writing_to_a_pipe_nobody_reads_dies_of_sigpipe)
+{
+    static struct sigpipe_run r;
+    cr_assert_eq(run_in_coro(close_on_a_writer, &r), 0);
+    cr_assert_eq(r.rc, 0, "the command outlived its reader by 10 s");
+    cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGPIPE,
+              "status %#x", r.status);
+    cr_assert_eq(coro_cmd_close(&r.cmd), 0);
+}
+
 Test(cmd, kill_refuses_a_cmd_that_holds_no_child)
 {
     coro_cmd_t zeroed = {0};

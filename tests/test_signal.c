@@ -122,6 +122,55 @@ static int wait_usr1(void *arg)
     return coro_wait_signal(SIGUSR1, NULL);
 }
 
+/* One arrival wakes A and B; A is interrupted before it runs.  B has the
+ * signal already, so it must not come again. */
+struct dup_check {
+    coro_t *a;
+    int b_count;
+};
+
+static int count_usr1(void *arg)
+{
+    struct dup_check *d = arg;
+    while (coro_wait_signal(SIGUSR1, NULL) == SIGUSR1)
+        d->b_count++;
+    return 0;
+}
+
+static int interrupt_a_once_woken(void *arg)
+{
+    struct dup_check *d = arg;
+    /* Yielding keeps us ahead of A: we run right after the arrival. */
+    while (coro_state(d->a) != CORO_RUNNABLE)
+        if (coro_yield() != 0)
+            return -1;
+    return coro_interrupt(d->a, EINTR);
+}
+
+static int dup_body(void *arg)
+{
+    struct dup_check *d = arg;
+    cr_assert_eq(coro_signal_watch(SIGUSR1), 0);
+    d->a = coro_spawn_opts(wait_usr1, NULL, &(coro_opts_t){.joinable = true});
+    coro_t *b = coro_spawn_opts(count_usr1, d, &(coro_opts_t){.joinable = true});
+    coro_sleep(0.01); /* both wait */
+    cr_assert_not_null(coro_spawn(interrupt_a_once_woken, d, "interrupter"));
+    cr_assert_eq(kill(getpid(), SIGUSR1), 0);
+    int st;
+    cr_assert_eq(coro_join(d->a, &st, NULL), 0);
+    coro_sleep(0.05); /* a duplicate would reach B by now */
+    cr_assert_eq(coro_interrupt(b, ECANCELED), 0);
+    cr_assert_eq(coro_join(b, NULL, NULL), 0);
+    return 0;
+}
+
+Test(signal_wait, an_arrival_two_waiters_got_is_not_kept_again_when_one_is_interrupted)
+{
+    struct dup_check d = {0};
+    cr_assert_eq(run_in_coro(dup_body, &d), 0);
+    cr_assert_eq(d.b_count, 1, "B saw %d arrivals of one signal", d.b_count);
+}
+
 static int pending_kept_once(void *arg)
 {
     (void)arg;
