@@ -498,7 +498,7 @@ static bool read_header(struct prof_data *d, const char *l, int i)
         return false;
     switch (i) {
     case 0: return v == PROF_FILE_VERSION;
-    case 2: d->hz = (int)v; return v <= 1000000;
+    case 2: d->hz = (int)v; return v <= PROF_UNIT_HZ_MAX;
     case 3: d->ticks_per_sec = v; return true;
     case 4: d->duration_ticks = v; return true;
     case 5: d->start_usec = v; return true;

@@ -81,7 +81,11 @@ struct prof_engine {
     _Atomic bool running;  /* read by the signal handler */
     pthread_t owner;       /* the thread of the last start */
     int mode;              /* CORO_PROF_*; 0 before any start */
-    int hz, signo;         /* sampling */
+    int hz, signo;         /* sampling: this run's rate and signal */
+    int unit_hz;           /* sampling: the data's weights count 1/unit_hz
+                              s; the least common multiple of the rates
+                              of the runs it adds up (see prof_data.hz) */
+    int sample_weight;     /* unit_hz / hz: what one sample adds */
     bool rusage;           /* instrumenting: getrusage per event */
     coro_hooks_t prev;     /* hooks installed before ours, chained */
     int64_t started;       /* TSC at the last start */
@@ -164,5 +168,13 @@ void prof__sample_free(void);
 void prof__sample_set_coro(int id); /* the running coroutine, 0: none */
 void prof__sample_in_poll(bool in); /* the loop waits in the poller */
 int prof__sample_snapshot(struct prof_data *d);
+/* Multiply the weights of the distinct stacks by factor (a finer unit). */
+void prof__sample_rescale(int64_t factor);
+/* v * factor, at most INT64_MAX (v >= 0, factor >= 1). */
+static inline int64_t prof__scale(int64_t v, int64_t factor)
+{
+    int64_t r;
+    return __builtin_mul_overflow(v, factor, &r) ? INT64_MAX : r;
+}
 
 #endif /* CORO_PROF_ENGINE_INTERNAL_H */

@@ -18,6 +18,12 @@
 /* The version of the saved format; a reader rejects any other. */
 #define PROF_FILE_VERSION 1
 
+/* The highest sampling rate, samples per second of CPU (100 us of CPU
+ * between samples), and the finest unit of sampling weights, samples per
+ * second (1 ns; see prof_data.hz). */
+#define PROF_HZ_MAX 10000
+#define PROF_UNIT_HZ_MAX 1000000000
+
 /* getrusage() counters kept per function, in this order. */
 enum {
     PROF_RU_UTIME, /* user CPU, microseconds */
@@ -103,7 +109,11 @@ struct prof_coro {
 /* A whole profile. */
 struct prof_data {
     int mode;               /* CORO_PROF_SAMPLE or CORO_PROF_INSTRUMENT */
-    int hz;                 /* sampling rate (sampling), else 0 */
+    int hz;                 /* sampling: weights are samples at hz per
+                               second: the rate, or for runs at several
+                               rates their least common multiple (a
+                               sample at rate r weighs hz / r); 0 when
+                               instrumenting */
     int64_t ticks_per_sec;  /* TSC rate of the profiled process */
     int64_t duration_ticks; /* wall time profiled */
     int64_t start_usec;     /* POSIX time of the first start, microseconds */

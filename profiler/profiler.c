@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #define HZ_DEFAULT 1000
-#define HZ_MAX 10000       /* 100 us of CPU between samples */
 #define ENDED_ROWS_MAX 1000 /* names; more are merged into "<other>" */
 #define LIVE_ROWS_MAX 1000  /* live coroutines listed in a report */
 
@@ -363,6 +362,8 @@ static void drop_data(void)
     e->nended = e->capended = 0;
     e->main_samples = 0;
     e->wait_ticks = 0;
+    e->unit_hz = e->hz; /* a running profile goes on in its own rate */
+    e->sample_weight = 1;
     e->dropped = 0;
     e->duration = 0;
     e->start_usec = 0;
@@ -390,6 +391,38 @@ static int inst_begin(void)
     return 0;
 }
 
+static int64_t gcd(int64_t a, int64_t b)
+{
+    while (b != 0) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Sampling: multiply every weight kept by factor, for a finer unit. */
+static void rescale(int64_t factor)
+{
+    struct prof_engine *e = &prof__e;
+    prof__sample_rescale(factor);
+    e->main_samples = prof__scale(e->main_samples, factor);
+    for (size_t b = 0; b < e->nbuckets; b++)
+        for (struct prof_shadow *s = e->buckets[b]; s != NULL; s = s->next)
+            s->vclock = prof__scale(s->vclock, factor);
+    for (int32_t i = 0; i < e->nended; i++)
+        e->ended[i].charged = prof__scale(e->ended[i].charged, factor);
+}
+
+/* Whether a start with o adds to the data kept: data of another kind or
+ * thread do not mix. */
+static bool keeps_data(const coro_prof_opts_t *o)
+{
+    const struct prof_engine *e = &prof__e;
+    return e->mode == (int)o->mode && is_owner() &&
+           (o->mode != CORO_PROF_INSTRUMENT || e->rusage == o->rusage);
+}
+
 static int start_locked(const coro_prof_opts_t *opts)
 {
     coro_prof_opts_t o = *opts;
@@ -401,13 +434,24 @@ static int start_locked(const coro_prof_opts_t *opts)
     coro_hooks_t prev;
     if (coro_get_hooks(&prev) != 0)
         return -1;
+    bool keep = keeps_data(&o);
+    int64_t unit = o.hz;
+    if (keep && o.mode == CORO_PROF_SAMPLE) {
+        unit = e->unit_hz / gcd(e->unit_hz, o.hz) * o.hz;
+        if (unit > PROF_UNIT_HZ_MAX) {
+            errno = EINVAL; /* no unit fits every rate: reset first */
+            return -1;
+        }
+    }
     prof__rdtsc = tsc_source() == TSC_SOURCE_RDTSC;
-    if (e->mode != 0 && (e->mode != (int)o.mode || !is_owner() ||
-                         (o.mode == CORO_PROF_INSTRUMENT &&
-                          e->rusage != o.rusage)))
-        drop_data(); /* data of another kind or thread do not mix */
+    if (e->mode != 0 && !keep)
+        drop_data();
+    if (keep && o.mode == CORO_PROF_SAMPLE && unit != e->unit_hz)
+        rescale(unit / e->unit_hz);
     e->mode = o.mode;
     e->hz = o.mode == CORO_PROF_SAMPLE ? o.hz : 0;
+    e->unit_hz = (int)(o.mode == CORO_PROF_SAMPLE ? unit : 0);
+    e->sample_weight = (int)(o.mode == CORO_PROF_SAMPLE ? unit / o.hz : 1);
     e->signo = o.signo;
     e->rusage = o.mode == CORO_PROF_INSTRUMENT && o.rusage;
     e->owner = pthread_self();
@@ -452,7 +496,7 @@ int coro_prof_start(const coro_prof_opts_t *opts)
     if (o.signo == 0)
         o.signo = SIGPROF;
     if ((o.mode != CORO_PROF_SAMPLE && o.mode != CORO_PROF_INSTRUMENT) ||
-        o.hz < 0 || o.hz > HZ_MAX || !signo_ok(o.signo)) {
+        o.hz < 0 || o.hz > PROF_HZ_MAX || !signo_ok(o.signo)) {
         errno = EINVAL;
         return -1;
     }
@@ -545,7 +589,7 @@ static int snapshot(struct prof_data *d)
     bool running = atomic_load(&e->running);
     prof_data_init(d);
     d->mode = e->mode != 0 ? e->mode : CORO_PROF_SAMPLE;
-    d->hz = e->hz;
+    d->hz = e->unit_hz;
     d->ticks_per_sec = tsc_ticks_per_sec();
     d->duration_ticks = e->duration + (running ? prof__now() - e->started : 0);
     d->start_usec = e->start_usec;

@@ -68,14 +68,19 @@ typedef struct coro_prof_opts {
 /*
  * Start profiling this thread's event loop with opts (NULL: defaults),
  * adding to the data already kept (coro_prof_reset() drops it).  Data of
- * another mode is dropped first.  Installs the profiler's scheduler hooks
+ * another mode is dropped first.  Sampling runs at different rates add up
+ * in time: the data's weights become samples at the least common multiple
+ * of the rates (100 and 1000 Hz: a 100 Hz sample counts 10 at 1000 Hz);
+ * a rate that would make that unit finer than 1 ns is refused (EINVAL:
+ * reset first).  Installs the profiler's scheduler hooks
  * (calling the hooks installed before, see coro_get_hooks()) and, for
  * sampling, the signal handler (SA_RESTART | SA_ONSTACK, left installed
  * for good) and a CPU-time timer.  Sampling interrupts the loop's thread:
  * a system call that SA_RESTART does not restart (poll, nanosleep, ...)
  * may fail with EINTR in code that runs on it.  Returns 0, or -1 with
- * errno EBUSY (already running), EINVAL (bad mode, hz or signo), ENOMEM,
- * or an errno of timer_create() or sigaction().
+ * errno EBUSY (already running), EINVAL (bad mode, hz or signo, or a
+ * rate no common unit fits), ENOMEM, or an errno of timer_create() or
+ * sigaction().
  */
 CORO_API int coro_prof_start(const coro_prof_opts_t *opts);
 

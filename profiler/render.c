@@ -44,11 +44,16 @@ static bool nothing_instrumented(const struct prof_data *d)
 /* One line saying what the profile is. */
 static void summary(FILE *out, const struct prof_data *d, int64_t total)
 {
+    /* Runs at several rates are counted in samples of a common unit
+     * (prof_data.hz); above the highest rate, it cannot be one run's. */
     if (d->mode == CORO_PROF_SAMPLE)
-        fprintf(out, "%s at %d Hz, %.3f s profiled, %" PRId64
+        fprintf(out, "%s at %s%d Hz, %.3f s profiled, %" PRId64
                      " samples (<wait>: wall time blocked in the poller, "
                      "in samples at %d Hz)",
-                mode_name(d), d->hz, (double)d->duration_ticks /
+                mode_name(d), d->hz > PROF_HZ_MAX ? "several rates, in "
+                                                    "samples at "
+                                                  : "",
+                d->hz, (double)d->duration_ticks /
                 (double)(d->ticks_per_sec > 0 ? d->ticks_per_sec : 1),
                 total, d->hz);
     else

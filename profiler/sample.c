@@ -10,7 +10,13 @@
  * The CPU-time clock does not advance while the thread is blocked, so a
  * waiting loop is not sampled: the poll hooks measure the time blocked in
  * the poller with the TSC instead, and reports show it, converted to
- * samples at hz, as "<wait>".  Samples taken inside the poller's system
+ * samples at the data's unit_hz, as "<wait>".
+ *
+ * Weights are in samples at unit_hz, which is the rate of every run when
+ * they all had one rate.  A run at another rate, added to the data, makes
+ * the unit the least common multiple of the rates: the weights so far are
+ * multiplied up to it and each new sample adds unit_hz / hz, so runs at
+ * 100 and 1000 Hz add up in time (a 100 Hz sample counts 10).  Samples taken inside the poller's system
  * call are left out for the same reason (that time is already in it).
  * Samples outside coroutines (the scheduler) count for "<main>".
  *
@@ -184,7 +190,7 @@ static bool pstack_eq(const void *ctx, int32_t idx)
            memcmp(&pcs[p->off], k->pcs, (size_t)k->n * sizeof *pcs) == 0;
 }
 
-static int add_stack(void *const *s, int n, int weight)
+static int add_stack(void *const *s, int n, int64_t weight)
 {
     struct pcs_key k = {s, n};
     uint32_t h = prof_hash(s, (size_t)n * sizeof *s, 3);
@@ -222,17 +228,25 @@ void prof__sample_drain(void)
         const struct sample *s = &ring[t % RING];
         if (s->n == 0) {
             if (!s->in_poll)
-                prof__e.main_samples += s->weight;
+                prof__e.main_samples +=
+                    (int64_t)s->weight * prof__e.sample_weight;
             continue;
         }
+        int64_t w = (int64_t)s->weight * prof__e.sample_weight;
         struct prof_shadow *sh = prof__shadow(s->id);
         if (sh != NULL)
-            sh->vclock += s->weight;
-        if (add_stack(s->pcs, s->n, s->weight) != 0)
+            sh->vclock += w;
+        if (add_stack(s->pcs, s->n, w) != 0)
             prof__drop((uint64_t)s->weight);
     }
     atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&tail, t, memory_order_relaxed);
+}
+
+void prof__sample_rescale(int64_t factor)
+{
+    for (int32_t i = 0; i < npstacks; i++)
+        pstacks[i].count = prof__scale(pstacks[i].count, factor);
 }
 
 void prof__sample_free(void)
@@ -314,7 +328,7 @@ int prof__sample_snapshot(struct prof_data *d)
         goto out;
     /* Blocked time in sample units: what the timer would have counted
      * had the thread been busy. */
-    int64_t wait = (int64_t)((double)e->wait_ticks * e->hz /
+    int64_t wait = (int64_t)((double)e->wait_ticks * e->unit_hz /
                              (double)tsc_ticks_per_sec());
     if (prof_data_stack(d, &fwait, 1, wait) != 0)
         goto out;

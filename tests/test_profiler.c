@@ -439,6 +439,72 @@ Test(profiler, samples_find_the_hot_function_and_the_wait)
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
+static int burn_cpu(void *arg)
+{
+    double until = cpu_sec() + *(const double *)arg;
+    while (cpu_sec() < until) {
+        prof_sample_hot();
+        coro_yield(); /* to the other one: no slice is long */
+    }
+    return 0;
+}
+
+/* Sample a burn of sec seconds of CPU at hz (two coroutines taking
+ * turns), adding to the data. */
+static void sample_burn(int hz, double sec)
+{
+    coro_prof_opts_t o = {.hz = hz};
+    cr_assert_eq(coro_prof_start(&o), 0, "start at %d Hz: %s", hz,
+                 strerror(errno));
+    /* Both read the thread's CPU clock: together they burn sec. */
+    cr_assert_not_null(coro_spawn(burn_cpu, &sec, "burn"));
+    cr_assert_not_null(coro_spawn(burn_cpu, &sec, "burn"));
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+}
+
+Test(profiler, runs_at_different_rates_add_up_in_time)
+{
+    SKIP_UNDER_TSAN("ThreadSanitizer delays signals to its own points");
+    double cpu = cpu_sec();
+    sample_burn(100, 0.3);
+    sample_burn(1000, 0.3);
+    cpu = cpu_sec() - cpu;
+    const struct pc_profile *p = snap();
+    /* 100 Hz samples count 10 each at 1000 Hz. */
+    cr_assert_eq(p->hz, 1000);
+    double busy = (double)(pc_total(p) - must_fn(p, "<wait>")->excl) /
+                  p->hz;
+    cr_assert(busy > 0.75 * cpu && busy < 1.25 * cpu,
+              "%.3f s sampled of %.3f s of CPU", busy, cpu);
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
+Test(profiler, a_rate_that_no_common_unit_fits_is_refused)
+{
+    SKIP_UNDER_TSAN("ThreadSanitizer delays signals to its own points");
+    sample_burn(9999, 0.01);
+    sample_burn(9998, 0.01);
+    cr_assert_eq(snap()->hz, 9999 * 9998, "the least common multiple");
+    int64_t before = pc_total(&prof);
+    coro_prof_opts_t o = {.hz = 9997};
+    cr_assert_eq(coro_prof_start(&o), -1, "a unit past 1 ns");
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_not(coro_prof_running());
+    cr_assert_eq(snap()->hz, 9999 * 9998, "changed nothing");
+    cr_assert_eq(pc_total(&prof), before);
+    char *table = report(CORO_PROF_TABLE, 0);
+    cr_assert_not_null(strstr(table, "sampling at several rates, in samples "
+                                     "at 99970002 Hz"),
+                       "%s", table);
+    free(table);
+    /* After a reset, any rate. */
+    cr_assert_eq(coro_prof_reset(), 0);
+    sample_burn(9997, 0.01);
+    cr_assert_eq(snap()->hz, 9997);
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Control and reports while running                                   */
 
