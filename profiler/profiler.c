@@ -43,8 +43,13 @@ struct prof_engine prof__e;
 bool prof__rdtsc;
 
 /* Held by the control calls; never by hooks, instrumentation or the
- * signal handler. */
+ * signal handler.  Taken with ctl_enter(). */
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Its destructor stops a running profiler when the owner thread ends. */
+static pthread_key_t owner_key;
+static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+static bool owner_key_made;
 
 void prof__drop(uint64_t n)
 {
@@ -391,6 +396,74 @@ static int inst_begin(void)
     return 0;
 }
 
+/* Whether this thread's scheduler has hooks: none after coro_fini()
+ * (and in the fresh scheduler the next call makes). */
+static bool hooks_installed(void)
+{
+    coro_hooks_t h;
+    coro_get_hooks(&h);
+    return h.switch_in || h.switch_out || h.spawn || h.exit ||
+           h.poll_begin || h.poll_end;
+}
+
+/* Stop; the caller is the owner and holds ctl_lock. */
+static void stop_locked(void)
+{
+    struct prof_engine *e = &prof__e;
+    /* Put back the hooks ours replaced, unless the scheduler that had
+     * them is gone: making a new one here (perhaps at the thread's end)
+     * would leak it. */
+    if (hooks_installed())
+        coro_set_hooks(&e->prev); /* the scheduler exists: cannot fail */
+    if (instrumenting()) {
+        charge_now(false);
+        prof__cur = NULL;
+        /* Open calls end here, as far as this profile knows. */
+        prof__close_all(&e->loop);
+        prof__close_all(&e->wait);
+        for (size_t b = 0; b < e->nbuckets; b++)
+            for (struct prof_shadow *s = e->buckets[b]; s != NULL;
+                 s = s->next)
+                prof__close_all(s);
+    } else {
+        prof__sample_stop();
+    }
+    e->duration += prof__now() - e->started;
+    atomic_store(&e->running, false);
+}
+
+/* Take ctl_lock.  A profiler whose owner's scheduler was finished
+ * (coro_fini()) follows nothing any more: its hooks went with the
+ * scheduler.  No hook tells of that, so the owner's next call stops it
+ * here, before doing its own work. */
+static void ctl_enter(void)
+{
+    pthread_mutex_lock(&ctl_lock);
+    if (atomic_load(&prof__e.running) && is_owner() && !hooks_installed())
+        stop_locked();
+}
+
+static void ctl_leave(void)
+{
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+/* The destructor of owner_key: the owner thread ends (its scheduler with
+ * it, freed by coro before or after this runs). */
+static void at_owner_exit(void *arg)
+{
+    (void)arg;
+    ctl_enter();
+    if (atomic_load(&prof__e.running) && is_owner())
+        stop_locked();
+    ctl_leave();
+}
+
+static void owner_key_make(void)
+{
+    owner_key_made = pthread_key_create(&owner_key, at_owner_exit) == 0;
+}
+
 static int64_t gcd(int64_t a, int64_t b)
 {
     while (b != 0) {
@@ -477,6 +550,8 @@ static int start_locked(const coro_prof_opts_t *opts)
     }
     if (e->start_usec == 0)
         e->start_usec = tsc_now_posix_usec();
+    if (owner_key_made) /* a value, so that the destructor runs */
+        pthread_setspecific(owner_key, e);
     return 0;
 fail:;
     int saved = errno;
@@ -500,41 +575,20 @@ int coro_prof_start(const coro_prof_opts_t *opts)
         errno = EINVAL;
         return -1;
     }
-    pthread_mutex_lock(&ctl_lock);
+    pthread_once(&owner_once, owner_key_make);
+    ctl_enter();
     int rc = start_locked(&o);
     int saved = errno;
-    pthread_mutex_unlock(&ctl_lock);
+    ctl_leave();
     errno = saved;
     return rc;
-}
-
-/* Stop; the caller is the owner and holds ctl_lock. */
-static void stop_locked(void)
-{
-    struct prof_engine *e = &prof__e;
-    coro_set_hooks(&e->prev); /* the scheduler exists: cannot fail */
-    if (instrumenting()) {
-        charge_now(false);
-        prof__cur = NULL;
-        /* Open calls end here, as far as this profile knows. */
-        prof__close_all(&e->loop);
-        prof__close_all(&e->wait);
-        for (size_t b = 0; b < e->nbuckets; b++)
-            for (struct prof_shadow *s = e->buckets[b]; s != NULL;
-                 s = s->next)
-                prof__close_all(s);
-    } else {
-        prof__sample_stop();
-    }
-    e->duration += prof__now() - e->started;
-    atomic_store(&e->running, false);
 }
 
 int coro_prof_stop(void)
 {
     struct prof_engine *e = &prof__e;
     int rc = 0;
-    pthread_mutex_lock(&ctl_lock);
+    ctl_enter();
     if (!atomic_load(&e->running)) {
         errno = EINVAL;
         rc = -1;
@@ -544,17 +598,17 @@ int coro_prof_stop(void)
     } else {
         stop_locked();
     }
-    pthread_mutex_unlock(&ctl_lock);
+    ctl_leave();
     return rc;
 }
 
 int coro_prof_reset(void)
 {
     struct prof_engine *e = &prof__e;
-    pthread_mutex_lock(&ctl_lock);
+    ctl_enter();
     bool running = atomic_load(&e->running);
     if (running && !is_owner()) {
-        pthread_mutex_unlock(&ctl_lock);
+        ctl_leave();
         errno = EPERM;
         return -1;
     }
@@ -570,13 +624,16 @@ int coro_prof_reset(void)
             prof__drop(1);
         }
     }
-    pthread_mutex_unlock(&ctl_lock);
+    ctl_leave();
     return 0;
 }
 
 bool coro_prof_running(void)
 {
-    return atomic_load(&prof__e.running);
+    ctl_enter(); /* notices a scheduler that was finished */
+    bool running = atomic_load(&prof__e.running);
+    ctl_leave();
+    return running;
 }
 
 /* ------------------------------------------------------------------ */
@@ -626,10 +683,10 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
         return -1;
     }
     struct prof_engine *e = &prof__e;
-    pthread_mutex_lock(&ctl_lock);
+    ctl_enter();
     bool running = atomic_load(&e->running);
     if (running && !is_owner()) {
-        pthread_mutex_unlock(&ctl_lock);
+        ctl_leave();
         errno = EPERM;
         return -1;
     }
@@ -648,7 +705,7 @@ int coro_prof_write_opts(FILE *out, coro_prof_format_t fmt,
     struct prof_data d;
     int rc = snapshot(&d);
     int saved = errno;
-    pthread_mutex_unlock(&ctl_lock);
+    ctl_leave();
     errno = saved;
     if (rc == 0) {
         struct prof_render r = {.top = o.top, .sort = o.sort,
@@ -688,9 +745,9 @@ int coro_prof_save(const char *path)
         return -1;
     }
     /* Refused before any file is made; coro_prof_write() checks again. */
-    pthread_mutex_lock(&ctl_lock);
+    ctl_enter();
     bool refused = atomic_load(&prof__e.running) && !is_owner();
-    pthread_mutex_unlock(&ctl_lock);
+    ctl_leave();
     if (refused) {
         errno = EPERM;
         return -1;

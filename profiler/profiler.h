@@ -26,9 +26,12 @@
  * threads get EPERM.  Once stopped, its data is frozen and any thread may
  * write reports, reset it or start it (a start from another thread than
  * the last owner drops the data first).  coro_prof_running() and the
- * regions may be called from any thread at any time.  A start, stop or
- * reset waits while another thread copies the data for a report; none
- * waits for a report being written out, and none switches coroutines.
+ * regions may be called from any thread at any time.  When the owner
+ * thread ends, the profiler stops; when its scheduler is finished
+ * (coro_fini()), the owner's next profiler call finds it stopped.  A
+ * start, stop or reset waits while another thread copies the data for a
+ * report; none waits for a report being written out, and none switches
+ * coroutines.
  * A call that fails returns -1 with errno set and changes nothing.
  * docs/profiler.md walks through a session and describes the file format.
  */

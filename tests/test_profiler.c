@@ -865,6 +865,74 @@ Test(profiler, another_thread_reports_while_the_owner_starts_and_stops)
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
+static int light_work(void *arg)
+{
+    (void)arg;
+    prof_light();
+    return 0;
+}
+
+/* Starts the profiler (mode: arg), runs a loop and ends, leaving it
+ * running. */
+static void *owner_thread(void *arg)
+{
+    coro_prof_opts_t o = {.mode = (coro_prof_mode_t)(intptr_t)arg};
+    if (coro_prof_start(&o) != 0 || coro_spawn(light_work, NULL, "l") == NULL ||
+        coro_event_loop() != 0)
+        return (void *)1;
+    return NULL;
+}
+
+Test(profiler, the_profiler_stops_when_its_thread_ends)
+{
+    for (int mode = CORO_PROF_SAMPLE; mode <= CORO_PROF_INSTRUMENT; mode++) {
+        if (CORO_TEST_TSAN && mode == CORO_PROF_SAMPLE)
+            continue; /* ThreadSanitizer delays the signals */
+        pthread_t t;
+        void *res;
+        cr_assert_eq(pthread_create(&t, NULL, owner_thread,
+                                    (void *)(intptr_t)mode), 0);
+        cr_assert_eq(pthread_join(t, &res), 0);
+        cr_assert_null(res);
+        cr_assert_not(coro_prof_running(), "stopped at its thread's end");
+        cr_assert_eq(coro_prof_stop(), -1);
+        cr_assert_eq(errno, EINVAL);
+        const struct pc_profile *p = snap(); /* not EPERM */
+        cr_assert_str_eq(p->mode, mode == CORO_PROF_SAMPLE ? "sample"
+                                                           : "instrument");
+        if (mode == CORO_PROF_INSTRUMENT)
+            cr_assert_eq(must_fn(p, "prof_light")->calls, 1);
+        /* This thread may start it again. */
+        cr_assert_eq(coro_prof_start(NULL), 0, "start: %s", strerror(errno));
+        cr_assert_eq(coro_prof_stop(), 0);
+        cr_assert_eq(coro_prof_reset(), 0);
+    }
+}
+
+Test(profiler, the_profiler_stops_when_its_scheduler_is_finished)
+{
+    start_instrumenting();
+    cr_assert_eq(run_in_coro(light_work, NULL), 0);
+    cr_assert_eq(coro_fini(), 0);
+    /* The hooks went with the scheduler: it follows nothing now. */
+    cr_assert_not(coro_prof_running());
+    cr_assert_eq(must_fn(snap(), "prof_light")->calls, 1, "data kept");
+    /* Started again, it follows the new scheduler. */
+    start_instrumenting();
+    cr_assert_eq(run_in_coro(light_work, NULL), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+    cr_assert_eq(must_fn(snap(), "prof_light")->calls, 2);
+    /* The same when stop is the first call after coro_fini(). */
+    start_instrumenting();
+    cr_assert_eq(coro_fini(), 0);
+    cr_assert_eq(coro_prof_stop(), -1);
+    cr_assert_eq(errno, EINVAL);
+    coro_hooks_t h;
+    cr_assert_eq(coro_get_hooks(&h), 0);
+    cr_assert_null(h.switch_in, "no hooks put in a scheduler of its own");
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Bad input                                                           */
 
