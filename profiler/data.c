@@ -151,10 +151,12 @@ static bool fn_eq(const void *ctx, int32_t idx)
 }
 
 /* A copy of s without control characters (they would break the line
- * formats), or NULL. */
+ * formats), or NULL.  An empty name becomes "" in quotes: names are the
+ * rest of their line in the file, and a reader cannot tell an empty one
+ * from a line cut short. */
 static char *clean_dup(const char *s)
 {
-    char *c = strdup(s);
+    char *c = strdup(*s != '\0' ? s : "\"\"");
     if (c == NULL)
         return NULL;
     for (char *p = c; *p != '\0'; p++)

@@ -71,7 +71,7 @@ static inline int prof_grow(void *arr, int32_t n, int32_t *cap, size_t sz,
 
 /* One function (or pseudo-function such as "<main>"). */
 struct prof_fn {
-    char *name;           /* owned; no control characters */
+    char *name;           /* owned; no control characters, not empty */
     uint64_t calls;       /* instrumenting; 0 when sampling */
     int64_t incl;         /* inclusive weight, recursion counted once */
     int64_t excl;         /* exclusive weight */
@@ -103,7 +103,7 @@ struct prof_coro {
     int64_t max_slice_ticks;
     uint64_t selfish_yields;
     int64_t charged;    /* weight charged while the profiler ran */
-    char *name;         /* owned */
+    char *name;         /* owned; as prof_fn's */
 };
 
 /* A whole profile. */

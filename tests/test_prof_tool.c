@@ -51,15 +51,22 @@ int tool_work(void *arg)
 
 static char dir[] = "/tmp/coro-prof-tool-XXXXXX";
 
-/* Profile tool_work with units per call into dir/name; the path. */
-static const char *profile(const char *name, long units)
+/* dir/name, dir made if need be. */
+static const char *in_dir(const char *name)
 {
-    static char path[2][96];
+    static char path[4][96];
     static int k;
     if (dir[sizeof dir - 2] == 'X')
         cr_assert_not_null(mkdtemp(dir));
-    char *p = path[k++ % 2];
+    char *p = path[k++ % 4];
     snprintf(p, sizeof path[0], "%s/%s", dir, name);
+    return p;
+}
+
+/* Profile tool_work with units per call into dir/name; the path. */
+static const char *profile(const char *name, long units)
+{
+    const char *p = in_dir(name);
     coro_prof_opts_t o = {.mode = CORO_PROF_INSTRUMENT};
     cr_assert_eq(coro_prof_start(&o), 0);
     coro_spawn(tool_work, (void *)(intptr_t)units, "work");
@@ -237,6 +244,37 @@ Test(prof_tool, bad_usage_exits_2_and_bad_files_exit_1)
     free(out);
     out = tool("table /dev/null", &st);
     cr_assert_eq(st, 1, "%s", out);
+    free(out);
+    cleanup();
+}
+
+static int empty_region(void *arg)
+{
+    (void)arg;
+    coro_prof_region_begin("");
+    tool_steady();
+    coro_prof_region_end();
+    return 0;
+}
+
+Test(prof_tool, empty_names_read_back)
+{
+    SKIP_UNDER_TSAN("forks a child while the clock thread runs");
+    coro_prof_opts_t o = {.mode = CORO_PROF_INSTRUMENT};
+    cr_assert_eq(coro_prof_start(&o), 0);
+    cr_assert_not_null(coro_spawn(empty_region, NULL, "")); /* a row too */
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+    const char *p = in_dir("empty.prof");
+    cr_assert_eq(coro_prof_save(p), 0);
+    cr_assert_eq(coro_prof_reset(), 0);
+    char args[256];
+    int st;
+    snprintf(args, sizeof args, "table '%s'", p);
+    char *out = tool(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "  \"\"\n"), "the region: %s", out);
+    cr_assert_not_null(strstr(out, "  \"\" (1 ended)"), "the row: %s", out);
     free(out);
     cleanup();
 }
