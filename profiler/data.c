@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,10 @@ void prof_itab_free(struct prof_itab *t)
 
 int prof_grow_slow(void *arr, int32_t *cap, size_t sz, int32_t first)
 {
+    if (*cap > INT32_MAX / 2) {
+        errno = ENOMEM; /* indexes are int32_t */
+        return -1;
+    }
     int32_t ncap = *cap ? *cap * 2 : first;
     void *p = realloc(*(void **)arr, (size_t)ncap * sz);
     if (p == NULL)
@@ -371,113 +376,180 @@ int prof_write_raw(FILE *out, const struct prof_data *d)
     return prof_stream_result(out);
 }
 
-/* Parse a signed integer at *p, then one space (or the end when last). */
-static bool num(char **p, int64_t *out, bool last)
+/*
+ * Reading.  Every number in the file is a count, a weight or an id, so
+ * never negative: a number is decimal digits only, within the range its
+ * field was written from (INT64_MAX for signed fields, UINT64_MAX for the
+ * unsigned ones), and the sums the reports make (all exclusive weights,
+ * all stack weights, all edge counts) must fit too.  Anything else is a
+ * bad line, named by the reader's caller.
+ */
+
+#define I64 ((uint64_t)INT64_MAX)
+
+/* Digits at *p, at most max, then sep (stepped over, unless it is the
+ * end of the line). */
+static bool num_sep(char **p, uint64_t max, uint64_t *out, char sep)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(*p, &end, 10);
-    if (end == *p || errno != 0 || (last ? *end != '\0' : *end != ' '))
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (*s != sep)
         return false;
     *out = v;
-    *p = last ? end : end + 1;
+    *p = (char *)(sep != '\0' ? s + 1 : s);
     return true;
 }
 
-static bool nums(char **p, int64_t *v, int n, bool last)
+/* A number, then a space (or the end of the line when last). */
+static bool num(char **p, uint64_t max, uint64_t *out, bool last)
+{
+    return num_sep(p, max, out, last ? '\0' : ' ');
+}
+
+/* n numbers, the i-th at most max[i]. */
+static bool nums(char **p, uint64_t *v, const uint64_t *max, int n,
+                 bool last)
 {
     for (int i = 0; i < n; i++)
-        if (!num(p, &v[i], last && i == n - 1))
+        if (!num(p, max[i], &v[i], last && i == n - 1))
             return false;
+    return true;
+}
+
+/* *sum += v, unless that passes max. */
+static bool add_within(uint64_t *sum, uint64_t v, uint64_t max)
+{
+    if (v > max - *sum)
+        return false;
+    *sum += v;
+    return true;
+}
+
+/* What a reader checks across lines. */
+struct reader {
+    struct prof_data *d;
+    uint64_t excl_sum;  /* exclusive weights, at most INT64_MAX */
+    uint64_t stack_sum; /* stack weights, at most INT64_MAX */
+    uint64_t edge_sum;  /* edge counts */
+    bool end, oom;
+};
+
+static bool read_fn(struct reader *r, char *p)
+{
+    static const uint64_t max[10] = {INT32_MAX, UINT64_MAX, I64, I64, I64,
+                                     I64,       I64,        I64, I64, I64};
+    struct prof_data *d = r->d;
+    uint64_t v[10];
+    if (!nums(&p, v, max, 10, false) || v[0] != (uint64_t)d->nfns ||
+        *p == '\0' || !add_within(&r->excl_sum, v[3], I64))
+        return false;
+    int32_t i = prof_data_fn(d, p);
+    if (i < 0) {
+        r->oom = true;
+        return false;
+    }
+    if (i != (int32_t)v[0])
+        return false; /* the same name twice */
+    struct prof_fn *f = &d->fns[i];
+    f->calls = v[1];
+    f->incl = (int64_t)v[2];
+    f->excl = (int64_t)v[3];
+    for (int j = 0; j < PROF_RU_N; j++)
+        f->ru[j] = (int64_t)v[4 + j];
+    return true;
+}
+
+static bool read_edge(struct reader *r, char *p)
+{
+    static const uint64_t max[3] = {INT32_MAX, INT32_MAX, UINT64_MAX};
+    uint64_t v[3];
+    if (!nums(&p, v, max, 3, true) || v[0] >= (uint64_t)r->d->nfns ||
+        v[1] >= (uint64_t)r->d->nfns ||
+        !add_within(&r->edge_sum, v[2], UINT64_MAX))
+        return false;
+    if (prof_data_edge(r->d, (int32_t)v[0], (int32_t)v[1], v[2]) != 0) {
+        r->oom = true;
+        return false;
+    }
+    return true;
+}
+
+static bool read_stack(struct reader *r, char *p)
+{
+    uint64_t w;
+    if (!num(&p, I64, &w, false) || !add_within(&r->stack_sum, w, I64))
+        return false;
+    size_t n = 1;
+    for (const char *q = p; *q != '\0'; q++)
+        n += *q == ';';
+    if (n > INT32_MAX / sizeof(int32_t))
+        return false;
+    int32_t *fns = malloc(n * sizeof *fns);
+    if (fns == NULL) {
+        r->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (size_t j = 0; j < n && ok; j++) {
+        uint64_t f;
+        ok = num_sep(&p, INT32_MAX, &f, j == n - 1 ? '\0' : ';') &&
+             f < (uint64_t)r->d->nfns;
+        fns[j] = (int32_t)f;
+    }
+    if (ok && prof_data_stack(r->d, fns, (int)n, (int64_t)w) != 0) {
+        r->oom = true;
+        ok = false;
+    }
+    free(fns);
+    return ok;
+}
+
+static bool read_coro(struct reader *r, char *p)
+{
+    static const uint64_t max[7] = {INT32_MAX, UINT64_MAX, UINT64_MAX, I64,
+                                    I64,       UINT64_MAX, I64};
+    uint64_t v[7];
+    if (!nums(&p, v, max, 7, false))
+        return false;
+    struct prof_coro c = {
+        .id = (int)v[0], .ended = v[1], .switches = v[2],
+        .run_ticks = (int64_t)v[3], .max_slice_ticks = (int64_t)v[4],
+        .selfish_yields = v[5], .charged = (int64_t)v[6], .name = p};
+    if (prof_data_coro(r->d, &c) != 0) {
+        r->oom = true;
+        return false;
+    }
     return true;
 }
 
 /* One record after the header; false when the line is bad. */
-static bool read_record(struct prof_data *d, char *l, bool *end, bool *oom)
+static bool read_record(struct reader *r, char *l)
 {
-    int64_t v[11];
     if (strcmp(l, "end") == 0) {
-        *end = true;
+        r->end = true;
         return true;
     }
-    if (strncmp(l, "fn ", 3) == 0) {
-        char *p = l + 3;
-        if (!nums(&p, v, 10, false) || v[0] != d->nfns || *p == '\0')
-            return false;
-        int32_t i = prof_data_fn(d, p);
-        if (i < 0) {
-            *oom = true;
-            return false;
-        }
-        if (i != v[0])
-            return false; /* the same name twice */
-        struct prof_fn *f = &d->fns[i];
-        f->calls = (uint64_t)v[1];
-        f->incl = v[2];
-        f->excl = v[3];
-        memcpy(f->ru, &v[4], sizeof f->ru);
-        return v[1] >= 0;
-    }
-    if (strncmp(l, "edge ", 5) == 0) {
-        char *p = l + 5;
-        if (!nums(&p, v, 3, true) || v[0] < 0 || v[0] >= d->nfns ||
-            v[1] < 0 || v[1] >= d->nfns || v[2] < 0)
-            return false;
-        if (prof_data_edge(d, (int32_t)v[0], (int32_t)v[1], (uint64_t)v[2])) {
-            *oom = true;
-            return false;
-        }
-        return true;
-    }
-    if (strncmp(l, "stack ", 6) == 0) {
-        char *p = l + 6;
-        if (!num(&p, &v[0], false))
-            return false;
-        int n = 1;
-        for (char *q = p; *q != '\0'; q++)
-            n += *q == ';';
-        int32_t *fns = malloc((size_t)n * sizeof *fns);
-        if (fns == NULL) {
-            *oom = true;
-            return false;
-        }
-        bool ok = true;
-        for (int j = 0; j < n && ok; j++) {
-            char *e;
-            errno = 0;
-            long f = strtol(p, &e, 10);
-            ok = e != p && errno == 0 && f >= 0 && f < d->nfns &&
-                 (*e == (j == n - 1 ? '\0' : ';'));
-            fns[j] = (int32_t)f;
-            p = e + 1;
-        }
-        if (ok && prof_data_stack(d, fns, n, v[0]) != 0) {
-            *oom = true;
-            ok = false;
-        }
-        free(fns);
-        return ok;
-    }
-    if (strncmp(l, "coro ", 5) == 0) {
-        char *p = l + 5;
-        if (!nums(&p, v, 7, false))
-            return false;
-        struct prof_coro c = {
-            .id = (int)v[0], .ended = (uint64_t)v[1],
-            .switches = (uint64_t)v[2], .run_ticks = v[3],
-            .max_slice_ticks = v[4], .selfish_yields = (uint64_t)v[5],
-            .charged = v[6], .name = p};
-        if (prof_data_coro(d, &c) != 0) {
-            *oom = true;
-            return false;
-        }
-        return true;
-    }
+    if (strncmp(l, "fn ", 3) == 0)
+        return read_fn(r, l + 3);
+    if (strncmp(l, "edge ", 5) == 0)
+        return read_edge(r, l + 5);
+    if (strncmp(l, "stack ", 6) == 0)
+        return read_stack(r, l + 6);
+    if (strncmp(l, "coro ", 5) == 0)
+        return read_coro(r, l + 5);
     return false;
 }
 
 /* The header's "key value" lines, in order. */
-static bool read_header(struct prof_data *d, const char *l, int i)
+static bool read_header(struct prof_data *d, char *l, int i)
 {
     static const char *const keys[] = {
         "coro-profile ", "mode ", "hz ", "ticks-per-sec ",
@@ -485,8 +557,7 @@ static bool read_header(struct prof_data *d, const char *l, int i)
     size_t kl = strlen(keys[i]);
     if (strncmp(l, keys[i], kl) != 0)
         return false;
-    char *p = (char *)l + kl;
-    int64_t v;
+    char *p = l + kl;
     if (i == 1) {
         if (strcmp(p, "sample") == 0)
             d->mode = CORO_PROF_SAMPLE;
@@ -496,15 +567,21 @@ static bool read_header(struct prof_data *d, const char *l, int i)
             return false;
         return true;
     }
-    if (!num(&p, &v, true) || v < 0)
+    uint64_t v;
+    if (!num(&p, i == 6 ? UINT64_MAX : I64, &v, true))
         return false;
     switch (i) {
     case 0: return v == PROF_FILE_VERSION;
-    case 2: d->hz = (int)v; return v <= PROF_UNIT_HZ_MAX;
-    case 3: d->ticks_per_sec = v; return true;
-    case 4: d->duration_ticks = v; return true;
-    case 5: d->start_usec = v; return true;
-    case 6: d->dropped = (uint64_t)v; return true;
+    case 2:
+        /* Sampling weights are in samples at hz: it divides. */
+        d->hz = (int)(v <= PROF_UNIT_HZ_MAX ? v : 0);
+        return d->mode == CORO_PROF_SAMPLE
+                   ? v >= 1 && v <= PROF_UNIT_HZ_MAX
+                   : v == 0;
+    case 3: d->ticks_per_sec = (int64_t)v; return v >= 1;
+    case 4: d->duration_ticks = (int64_t)v; return true;
+    case 5: d->start_usec = (int64_t)v; return true;
+    case 6: d->dropped = v; return true;
     default: d->rusage = v != 0; return v <= 1;
     }
 }
@@ -516,17 +593,19 @@ int prof_read(FILE *in, struct prof_data *d, int *line)
     size_t cap = 0;
     ssize_t len;
     int n = 0;
-    bool end = false, oom = false, bad = false;
+    bool bad = false;
     errno = 0;
-    while (!end && !bad && (len = getline(&buf, &cap, in)) >= 0) {
-        n++;
+    struct reader r = {.d = d};
+    while (!r.end && !bad && (len = getline(&buf, &cap, in)) >= 0) {
+        n = n < INT_MAX ? n + 1 : n;
         if (len > 0 && buf[len - 1] == '\n')
             buf[--len] = '\0';
         if (n <= 8)
             bad = !read_header(d, buf, n - 1);
         else
-            bad = !read_record(d, buf, &end, &oom);
+            bad = !read_record(&r, buf);
     }
+    bool end = r.end, oom = r.oom;
     int err = errno;
     free(buf);
     if (line != NULL)

@@ -646,7 +646,10 @@ static int snapshot(struct prof_data *d)
     bool running = atomic_load(&e->running);
     prof_data_init(d);
     d->mode = e->mode != 0 ? e->mode : CORO_PROF_SAMPLE;
-    d->hz = e->unit_hz;
+    /* No data yet: a sampling profile at the default rate, which the
+     * reader accepts (hz 0 is for instrumenting). */
+    d->hz = d->mode == CORO_PROF_SAMPLE && e->unit_hz == 0 ? HZ_DEFAULT
+                                                           : e->unit_hz;
     d->ticks_per_sec = tsc_ticks_per_sec();
     d->duration_ticks = e->duration + (running ? prof__now() - e->started : 0);
     d->start_usec = e->start_usec;

@@ -81,6 +81,11 @@ static int cmp_i64(int64_t a, int64_t b)
     return (a < b) - (a > b); /* descending */
 }
 
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+    return (a < b) - (a > b); /* descending */
+}
+
 static int cmp_fn(const void *pa, const void *pb, void *ctx)
 {
     const struct order_ctx *by = ctx;
@@ -90,7 +95,7 @@ static int cmp_fn(const void *pa, const void *pb, void *ctx)
     switch (by->sort) {
     case CORO_PROF_BY_TOTAL: c = cmp_i64(a->incl, b->incl); break;
     case CORO_PROF_BY_CALLS:
-        c = cmp_i64((int64_t)a->calls, (int64_t)b->calls);
+        c = cmp_u64(a->calls, b->calls);
         break;
     default: break;
     }

@@ -278,3 +278,86 @@ Test(prof_tool, empty_names_read_back)
     free(out);
     cleanup();
 }
+
+/* A profile of the header's lines then body, in dir; its path. */
+static const char *hostile(const char *name, const char *mode, const char *hz,
+                           const char *tps, const char *body)
+{
+    const char *p = in_dir(name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "coro-profile 1\nmode %s\nhz %s\nticks-per-sec %s\n"
+            "duration-ticks 1000\nstart-usec 1\ndropped 0\nrusage 0\n%send\n",
+            mode, hz, tps, body);
+    cr_assert_eq(fclose(f), 0);
+    return p;
+}
+
+Test(prof_tool, numbers_out_of_range_are_refused_with_their_line)
+{
+    SKIP_UNDER_TSAN("forks a child while the clock thread runs");
+    static const struct {
+        const char *mode, *hz, *tps, *body;
+        int line;
+    } bad[] = {
+        /* negative weights and counters */
+        {"sample", "1000", "1000", "fn 0 0 -100 -100 0 0 0 0 0 0 a\n", 9},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\nstack -1 0\n", 10},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\ncoro 1 -1 0 0 0 0 0 x\n", 10},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\ncoro -5 0 0 0 0 0 0 x\n", 10},
+        {"instrument", "0", "1000", "fn 0 0 1 1 -3 0 0 0 0 0 a\n", 9},
+        {"sample", "1000", "1000", "fn 0 0 +1 1 0 0 0 0 0 0 a\n", 9},
+        /* the header: a rate that divides, a tick rate */
+        {"sample", "0", "1000", "", 3},
+        {"instrument", "1000", "1000", "", 3},
+        {"sample", "1000", "0", "", 4},
+        {"sample", "1000", "-1", "", 4},
+        /* sums the reports make */
+        {"sample", "1000", "1000",
+         "fn 0 0 1 9223372036854775807 0 0 0 0 0 0 a\n"
+         "fn 1 0 1 1 0 0 0 0 0 0 b\n", 10},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\nstack 9223372036854775807 0\n"
+         "stack 1 0\n", 11},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\nedge 0 0 18446744073709551615\n"
+         "edge 0 0 1\n", 11},
+        /* past the field's type */
+        {"sample", "1000", "1000",
+         "fn 0 0 9223372036854775808 1 0 0 0 0 0 0 a\n", 9},
+        {"sample", "1000", "1000",
+         "fn 0 0 1 1 0 0 0 0 0 0 a\ncoro 2147483648 0 0 0 0 0 0 x\n", 10},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char name[32], args[256], want[64];
+        snprintf(name, sizeof name, "bad%zu.prof", i);
+        hostile(name, bad[i].mode, bad[i].hz, bad[i].tps, bad[i].body);
+        snprintf(args, sizeof args, "table '%s/%s'", dir, name);
+        int st;
+        char *out = tool(args, &st);
+        snprintf(want, sizeof want, "%s:%d: not a coro profile", name,
+                 bad[i].line);
+        cr_assert_eq(st, 1, "case %zu: %s", i, out);
+        cr_assert_not_null(strstr(out, want), "case %zu: %s", i, out);
+        free(out);
+    }
+    /* Counters written unsigned read back in their whole range. */
+    const char *p = hostile(
+        "u64.prof", "sample", "1000", "1000",
+        "fn 0 18446744073709551615 1 1 0 0 0 0 0 0 a\n"
+        "coro 0 18446744073709551615 18446744073709551615 0 0 "
+        "18446744073709551615 0 x\n");
+    char args[256];
+    snprintf(args, sizeof args, "table '%s'", p);
+    int st;
+    char *out = tool(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "x (18446744073709551615 ended)"), "%s",
+                       out);
+    free(out);
+    cleanup();
+}
