@@ -345,17 +345,75 @@ static int ftree_build(struct ftree *t, const struct prof_data *d)
     return 0;
 }
 
+/* The UTF-8 character at s: its length (1 to 4), or 0 when the bytes
+ * there are not one (a stray or cut sequence, an overlong form, a
+ * surrogate, past U+10FFFF).  Its code point goes to *cp. */
+static size_t utf8_char(const unsigned char *s, uint32_t *cp)
+{
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2
+                           : (s[0] & 0xf0) == 0xe0 ? 3
+                           : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    uint32_t c = n == 1 ? s[0] : s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also stops at the end, '\0' */
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+/* Whether XML text may hold cp: no control characters (C0, DEL, C1; XML
+ * forbids most of C0 outright) and not U+FFFE or U+FFFF. */
+static bool xml_char(uint32_t cp)
+{
+    return cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f) && cp != 0xfffe &&
+           cp != 0xffff;
+}
+
+/* The characters put_xml() writes for s: a byte that starts no UTF-8
+ * character counts as one. */
+static size_t xml_len(const char *s)
+{
+    size_t n = 0;
+    uint32_t cp;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+         n++) {
+        size_t k = utf8_char(p, &cp);
+        p += k > 0 ? k : 1;
+    }
+    return n;
+}
+
+/* At most max characters of s as XML text: escaped, and well-formed
+ * whatever s holds (names come from symbol tables, files and users): a
+ * byte that is not UTF-8, or a character XML does not allow, becomes
+ * U+FFFD, and a cut never splits a character. */
 static void put_xml(FILE *out, const char *s, size_t max)
 {
-    for (size_t i = 0; s[i] != '\0' && i < max; i++) {
-        switch (s[i]) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; *p != '\0' && i < max; i++) {
+        uint32_t cp;
+        size_t n = utf8_char(p, &cp);
+        if (n == 0 || !xml_char(cp)) {
+            fputs("\xef\xbf\xbd", out); /* U+FFFD, the replacement */
+            p += n > 0 ? n : 1;
+            continue;
+        }
+        switch (cp) {
         case '&': fputs("&amp;", out); break;
         case '<': fputs("&lt;", out); break;
         case '>': fputs("&gt;", out); break;
         case '"': fputs("&quot;", out); break;
         case '\'': fputs("&apos;", out); break;
-        default: fputc(s[i], out);
+        default: fwrite(p, 1, n, out);
         }
+        p += n;
     }
 }
 
@@ -409,7 +467,7 @@ static void svg_frame(const struct svg_ctx *c, int32_t i, double x,
             x, y, w, FRAME_H - 1, color);
     size_t fit = w > 2 * CHAR_W ? (size_t)((w - 6) / CHAR_W) : 0;
     if (fit >= 3) {
-        size_t len = strlen(name);
+        size_t len = xml_len(name); /* characters, as fit */
         fprintf(out, "<text x=\"%.2f\" y=\"%.0f\">", x + 3, y + 11.5);
         if (len <= fit) {
             put_xml(out, name, len);

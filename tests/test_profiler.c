@@ -747,6 +747,87 @@ Test(profiler, the_flame_graph_is_well_formed_xml_with_a_frame_per_function)
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
+/* Whether s is valid UTF-8 holding only characters XML allows, with no
+ * control characters but the newline: the offset of the first bad byte,
+ * or -1. */
+static long xml_text_bad_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        unsigned c = *p;
+        int n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1
+              : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+        if (n < 0 || (n == 0 && ((c < 0x20 && c != '\n') || c == 0x7f)))
+            return (long)(p - (const unsigned char *)s);
+        uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return (long)(p - (const unsigned char *)s);
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        bool overlong = (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000);
+        if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+            (cp >= 0x80 && cp <= 0x9f) || cp == 0xfffe || cp == 0xffff)
+            return (long)(p - (const unsigned char *)s);
+        p += n + 1;
+    }
+    return -1;
+}
+
+/* Region names that are long, or not what XML may hold as they are. */
+static char utf8_names[6][1024];
+
+static int utf8_regions(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 6; k++) {
+        coro_prof_region_begin(utf8_names[k]);
+        BURN((k + 1) * UNIT);
+        coro_prof_region_end();
+    }
+    return 0;
+}
+
+Test(profiler, svg_and_html_are_utf8_without_control_characters)
+{
+    /* Wide frames with long labels of two-, three- and four-byte
+     * characters: cut to fit, at varied widths. */
+    static const char *const unit[] = {"\u00e9", "\u20ac", "\U0001d11e",
+                                       "a\u00e9\u20ac"};
+    for (int k = 0; k < 4; k++)
+        for (size_t n = 0; n + 8 < sizeof utf8_names[k];)
+            n += (size_t)sprintf(utf8_names[k] + n, "%s", unit[k]);
+    /* Bytes that are not UTF-8, cut and overlong sequences, a
+     * surrogate, a C1 control, a non-character. */
+    strcpy(utf8_names[4], "latin1 \xe9t\xe9 \xff\xfe \xc0\xaf \xed\xa0\x80 "
+                          "\xc2\x85 \xef\xbf\xbe end \xe2\x82");
+    strcpy(utf8_names[5], "short");
+    start_instrumenting();
+    cr_assert_eq(run_in_coro(utf8_regions, NULL), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+    static const char title[] = "a\x1b[31m title\x7f\t\r\n\x01 \xff end";
+    for (coro_prof_format_t fmt = CORO_PROF_SVG; fmt <= CORO_PROF_HTML;
+         fmt++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        coro_prof_write_opts_t o = {.title = title};
+        cr_assert_eq(coro_prof_write_opts(f, fmt, &o), 0);
+        fclose(f);
+        long at = xml_text_bad_at(buf);
+        cr_assert_eq(at, -1, "%s: bad byte at %ld: ...%.60s",
+                     fmt == CORO_PROF_SVG ? "svg" : "html", at,
+                     buf + (at > 30 ? at - 30 : 0));
+        cr_assert_not_null(strstr(buf, "\u20ac\u20ac.."), "cut labels");
+        cr_assert_not_null(strstr(buf, " end"), "the title");
+        const char *why;
+        if (fmt == CORO_PROF_SVG)
+            cr_assert(xml_well_formed(buf, &why), "svg: %s", why);
+        free(buf);
+    }
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
 Test(profiler, the_table_shows_the_top_n)
 {
     start_instrumenting();
