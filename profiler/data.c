@@ -275,6 +275,18 @@ int prof_data_coro(struct prof_data *d, const struct prof_coro *c)
     return 0;
 }
 
+int prof_data_coro_set(struct prof_data *d, int32_t i,
+                       const struct prof_coro *c)
+{
+    char *name = clean_dup(c->name != NULL ? c->name : "");
+    if (name == NULL)
+        return -1;
+    free(d->coros[i].name);
+    d->coros[i] = *c;
+    d->coros[i].name = name;
+    return 0;
+}
+
 int prof_data_derive(struct prof_data *d)
 {
     /* seen[f] == stamp: f already counted for the current stack, so a

@@ -112,9 +112,11 @@ struct prof_engine {
     int64_t poll_start;    /* TSC at poll_begin */
     int64_t wait_ticks;    /* TSC ticks blocked in the poller */
 
-    /* Coroutines that ended while profiled, one row per name. */
+    /* Coroutines that ended while profiled, one row per name (names
+     * owned, as they came, cleaned when copied into a report). */
     struct prof_coro *ended;
     int32_t nended, capended;
+    struct prof_itab ended_by_name;
 };
 
 extern struct prof_engine prof__e;

@@ -146,6 +146,10 @@ int prof_data_stack(struct prof_data *d, const int32_t *fns, int n,
                     int64_t weight);
 /* Add a coroutine row (name copied).  0, or -1 with errno ENOMEM. */
 int prof_data_coro(struct prof_data *d, const struct prof_coro *c);
+/* Replace row i with c (name copied).  0, or -1 with errno ENOMEM (the
+ * row then stays as it was). */
+int prof_data_coro_set(struct prof_data *d, int32_t i,
+                       const struct prof_coro *c);
 /* Sampling: each function's exclusive and inclusive weight and the edges,
  * from the stacks.  0, or -1 with errno ENOMEM. */
 int prof_data_derive(struct prof_data *d);

@@ -36,8 +36,11 @@
 #include <unistd.h>
 
 #define HZ_DEFAULT 1000
-#define ENDED_ROWS_MAX 1000 /* names; more are merged into "<other>" */
-#define LIVE_ROWS_MAX 1000  /* live coroutines listed in a report */
+#define ENDED_ROWS_MAX 1000 /* names of ended coroutines with a row of
+                               their own; newer names go to "<other>" */
+#define LIVE_ROWS_MAX 1000  /* live coroutines in a report: the most
+                               charged */
+#define OTHER "<other>"
 
 struct prof_engine prof__e;
 bool prof__rdtsc;
@@ -162,26 +165,46 @@ static struct prof_shadow *shadow_now(void)
 /* ------------------------------------------------------------------ */
 /* Per-coroutine rows                                                  */
 
-static void fold_ended(coro_t *co, int64_t charged)
+static bool ended_eq(const void *ctx, int32_t idx)
+{
+    return strcmp(prof__e.ended[idx].name, ctx) == 0;
+}
+
+/* The row of ended coroutines called name, made if need be: once
+ * ENDED_ROWS_MAX names have one, a new name goes to OTHER's.  NULL on
+ * ENOMEM.  Found by hash: it runs at every coroutine's end. */
+static struct prof_coro *ended_row(const char *name)
 {
     struct prof_engine *e = &prof__e;
+    uint32_t h = prof_hash(name, strlen(name), 5);
+    int32_t i = prof_itab_find(&e->ended_by_name, h, ended_eq, name);
+    if (i >= 0)
+        return &e->ended[i];
+    if (e->nended >= ENDED_ROWS_MAX && strcmp(name, OTHER) != 0)
+        return ended_row(OTHER);
+    if (prof_grow(&e->ended, e->nended, &e->capended, sizeof *e->ended,
+                  16) != 0)
+        return NULL;
+    char *copy = strdup(name);
+    if (copy == NULL)
+        return NULL;
+    if (prof_itab_add(&e->ended_by_name, h, e->nended) != 0) {
+        free(copy);
+        return NULL;
+    }
+    e->ended[e->nended] = (struct prof_coro){.name = copy};
+    return &e->ended[e->nended++];
+}
+
+static void fold_ended(coro_t *co, int64_t charged)
+{
     coro_info_t info;
     if (coro_info(co, &info) != 0)
         return;
-    const char *name = e->nended >= ENDED_ROWS_MAX ? "<other>" : info.name;
-    struct prof_coro *r = NULL;
-    for (int32_t i = 0; i < e->nended && r == NULL; i++)
-        if (strcmp(e->ended[i].name, name) == 0)
-            r = &e->ended[i];
+    struct prof_coro *r = ended_row(info.name);
     if (r == NULL) {
-        if (prof_grow(&e->ended, e->nended, &e->capended, sizeof *e->ended,
-                      16) != 0)
-            goto drop;
-        char *copy = strdup(name);
-        if (copy == NULL)
-            goto drop;
-        r = &e->ended[e->nended++];
-        *r = (struct prof_coro){.name = copy};
+        prof__drop(1);
+        return;
     }
     r->ended++;
     r->switches += info.switches;
@@ -190,15 +213,39 @@ static void fold_ended(coro_t *co, int64_t charged)
         r->max_slice_ticks = info.max_slice_ticks;
     r->selfish_yields += info.selfish_yields;
     r->charged += charged;
-    return;
-drop:
-    prof__drop(1);
 }
 
+/* The live rows of a report: d->coros[first..], at most LIVE_ROWS_MAX;
+ * once full, a min-heap by charged, so that the most charged stay. */
 struct live_ctx {
     struct prof_data *d;
+    int32_t first;
     int rc;
 };
+
+static bool less_charged(const struct prof_coro *a,
+                         const struct prof_coro *b)
+{
+    return a->charged < b->charged ||
+           (a->charged == b->charged && a->id > b->id);
+}
+
+static void heap_down(struct prof_coro *h, int32_t n, int32_t i)
+{
+    for (;;) {
+        int32_t m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && less_charged(&h[l], &h[m]))
+            m = l;
+        if (r < n && less_charged(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        struct prof_coro t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
 
 static int add_live(coro_t *co, void *arg)
 {
@@ -212,11 +259,28 @@ static int add_live(coro_t *co, void *arg)
         .run_ticks = info.run_ticks, .max_slice_ticks = info.max_slice_ticks,
         .selfish_yields = info.selfish_yields,
         .charged = s != NULL ? s->vclock : 0, .name = info.name};
-    if (prof_data_coro(c->d, &row) != 0) {
+    struct prof_coro *h = &c->d->coros[c->first];
+    int32_t n = c->d->ncoros - c->first;
+    int rc;
+    if (n < LIVE_ROWS_MAX) {
+        rc = prof_data_coro(c->d, &row);
+        if (rc == 0 && n + 1 == LIVE_ROWS_MAX) {
+            h = &c->d->coros[c->first]; /* may have moved */
+            for (int32_t i = LIVE_ROWS_MAX / 2 - 1; i >= 0; i--)
+                heap_down(h, LIVE_ROWS_MAX, i);
+        }
+    } else if (less_charged(&h[0], &row)) {
+        rc = prof_data_coro_set(c->d, c->first, &row);
+        if (rc == 0)
+            heap_down(h, n, 0);
+    } else {
+        rc = 0; /* less charged than every row kept */
+    }
+    if (rc != 0) {
         c->rc = -1;
         return 1;
     }
-    return c->d->ncoros >= LIVE_ROWS_MAX ? 1 : 0;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -365,6 +429,7 @@ static void drop_data(void)
     free(e->ended);
     e->ended = NULL;
     e->nended = e->capended = 0;
+    prof_itab_free(&e->ended_by_name);
     e->main_samples = 0;
     e->wait_ticks = 0;
     e->unit_hz = e->hz; /* a running profile goes on in its own rate */
@@ -664,7 +729,7 @@ static int snapshot(struct prof_data *d)
         rc = prof_data_coro(d, &e->ended[i]);
     /* Live coroutines: those of the profiled loop, seen from its thread. */
     if (rc == 0 && e->mode != 0 && is_owner()) {
-        struct live_ctx c = {d, 0};
+        struct live_ctx c = {d, d->ncoros, 0};
         coro_foreach(add_live, &c);
         rc = c.rc;
     }
