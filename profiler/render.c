@@ -595,8 +595,11 @@ static const char html_script[] =
     "parseFloat(a)-parseFloat(c);return up?v:-v;});"
     "r.forEach(function(x){b.appendChild(x);});};});";
 
+/* A function's callers or callees; on_page[f]: f's call-graph section is
+ * on the page (with --top, not all are), so a link to it leads
+ * somewhere. */
 static void html_calls(FILE *out, const struct prof_data *d, int32_t fn,
-                       bool callers)
+                       bool callers, const bool *on_page)
 {
     uint64_t sum = 0;
     for (int32_t e = 0; e < d->nedges; e++)
@@ -611,12 +614,12 @@ static void html_calls(FILE *out, const struct prof_data *d, int32_t fn,
         if ((callers ? ed->callee : ed->caller) != fn)
             continue;
         int32_t other = callers ? ed->caller : ed->callee;
-        fprintf(out, "<tr><td>%" PRIu64 " (%.1f%%)</td><td class=\"n\">"
-                     "<a href=\"#f%d\">",
-                ed->count, 100.0 * (double)ed->count / (double)sum,
-                (int)other);
+        fprintf(out, "<tr><td>%" PRIu64 " (%.1f%%)</td><td class=\"n\">",
+                ed->count, 100.0 * (double)ed->count / (double)sum);
+        if (on_page[other])
+            fprintf(out, "<a href=\"#f%d\">", (int)other);
         put_xml(out, d->fns[other].name, SIZE_MAX);
-        fputs("</a></td></tr>\n", out);
+        fputs(on_page[other] ? "</a></td></tr>\n" : "</td></tr>\n", out);
     }
 }
 
@@ -631,6 +634,13 @@ int prof_write_html(FILE *out, const struct prof_data *d,
     int64_t total = rp.total;
     bool inst = rp.inst;
     int32_t n = rp.shown;
+    bool *on_page = calloc((size_t)d->nfns + 1, sizeof *on_page);
+    if (on_page == NULL) {
+        report_end(&rp);
+        return -1;
+    }
+    for (int32_t k = 0; k < n; k++)
+        on_page[o[k]] = true;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>",
           out);
     put_xml(out, r->title, SIZE_MAX);
@@ -689,8 +699,8 @@ int prof_write_html(FILE *out, const struct prof_data *d,
         fprintf(out, "</h3><table class=\"cg\"><tr><td>self %.2f%%, total "
                      "%.2f%%</td></tr>\n",
                 pct(f->excl, total), pct(f->incl, total));
-        html_calls(out, d, o[k], true);
-        html_calls(out, d, o[k], false);
+        html_calls(out, d, o[k], true, on_page);
+        html_calls(out, d, o[k], false, on_page);
         fputs("</table>\n", out);
     }
 
@@ -717,9 +727,11 @@ int prof_write_html(FILE *out, const struct prof_data *d,
     }
     fprintf(out, "</tbody></table>\n<script>%s</script>\n</body></html>\n",
             html_script);
+    free(on_page);
     report_end(&rp);
     return prof_stream_result(out);
 fail:
+    free(on_page);
     report_end(&rp);
     return -1;
 }

@@ -944,6 +944,43 @@ Test(profiler, the_table_shows_the_top_n)
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
+/* How many href="#fN" links html has, and whether each has its target
+ * id="fN" on the page. */
+static bool html_links_resolve(const char *html, int *links)
+{
+    *links = 0;
+    for (const char *h = html; (h = strstr(h, "href=\"#f")) != NULL; h++) {
+        int fn;
+        if (sscanf(h, "href=\"#f%d\"", &fn) != 1)
+            continue; /* #flame */
+        char id[32];
+        snprintf(id, sizeof id, "id=\"f%d\"", fn);
+        if (strstr(html, id) == NULL)
+            return false;
+        (*links)++;
+    }
+    return true;
+}
+
+Test(profiler, html_links_only_to_sections_on_the_page)
+{
+    start_instrumenting();
+    coro_spawn(prof_sleepy, NULL, "sleepy");
+    coro_spawn(recurse_ten, NULL, "recurse");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+    int all, top;
+    char *html = report(CORO_PROF_HTML, 0);
+    cr_assert(html_links_resolve(html, &all));
+    free(html);
+    html = report(CORO_PROF_HTML, 2);
+    cr_assert(html_links_resolve(html, &top), "--top 2 links elsewhere");
+    cr_assert_geq(top, 2, "the table's two rows");
+    cr_assert_lt(top, all);
+    free(html);
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
 Test(profiler, save_writes_the_documented_format)
 {
     start_instrumenting();
