@@ -45,11 +45,10 @@ struct prof_node {
     int32_t last_child; /* the child found last (0: none): a loop calling
                            one function hits it without hashing */
     uint8_t kind;    /* NODE_* */
-    bool recursive;  /* key appears among the ancestors: its inclusive
-                        time is already counted by the outermost one */
     uint64_t calls;  /* times entered */
     int64_t excl;    /* ticks charged while it was the top frame */
-    int64_t incl;    /* ticks from entry to return, closed calls only */
+    int64_t incl;    /* ticks from entry to return, closed calls only
+                        (reports count it once per name along a path) */
     int64_t ru[PROF_RU_N]; /* getrusage() deltas while the top frame */
 };
 

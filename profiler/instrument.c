@@ -12,10 +12,11 @@
  *
  * Frames point into a calling-context tree: one node per distinct path,
  * found through a hash of (parent, key), created on the first call along
- * that path.  A node knows at creation whether its function is already
- * among its ancestors (recursion), so counting inclusive time once costs
- * nothing per call.  The per-function table and the call graph are sums
- * over the nodes, made only when a report is asked for.
+ * that path.  The per-function table and the call graph are sums over the
+ * nodes, made only when a report is asked for; that walk also finds the
+ * nodes whose function (by name) is already among their ancestors, whose
+ * inclusive time an outer node counts, so that recursion costs nothing
+ * per call.
  *
  * Nothing here is instrumented (PROF_NOINSTR, and the library is built
  * without the flag); prof__cur doubles as a re-entrancy guard, cleared
@@ -75,12 +76,8 @@ PROF_NOINSTR static int32_t node_child(int32_t parent, int kind,
         return -1;
     if (prof_itab_add(&e->node_by_key, h, e->nnodes) != 0)
         return -1;
-    bool rec = false;
-    for (int32_t a = parent; a >= 0 && !rec; a = e->nodes[a].parent)
-        rec = e->nodes[a].key == key && e->nodes[a].kind == kind;
     e->nodes[e->nnodes] = (struct prof_node){
-        .key = key, .parent = parent, .kind = (uint8_t)kind,
-        .recursive = rec};
+        .key = key, .parent = parent, .kind = (uint8_t)kind};
     e->nodes[parent].last_child = e->nnodes;
     return e->nnodes++;
 }
@@ -162,14 +159,12 @@ PROF_NOINSTR void prof__charge(struct prof_shadow *sh, int64_t now)
         charge_rusage(n);
 }
 
-/* Close the top frame: its inclusive time, unless an outer frame of the
- * same function counts it. */
+/* Close the top frame: its inclusive time (a report leaves it out when
+ * an outer frame of the same function counts it). */
 PROF_NOINSTR static void pop(struct prof_shadow *sh)
 {
     struct prof_frame *f = &sh->frames[--sh->depth];
-    struct prof_node *n = &prof__e.nodes[f->node];
-    if (!n->recursive)
-        n->incl += sh->vclock - f->entry_vclock;
+    prof__e.nodes[f->node].incl += sh->vclock - f->entry_vclock;
 }
 
 void prof__close_all(struct prof_shadow *sh)
@@ -282,74 +277,136 @@ static void node_name(const struct prof_node *n, char *buf, size_t len)
 }
 
 /* Inclusive time of the frames still open on sh, as if they returned
- * now, into the functions' figures. */
+ * now, into the functions' figures (inner: see tree_walk()). */
 static void add_open(struct prof_data *d, const struct prof_shadow *sh,
-                     const int32_t *fn_of)
+                     const int32_t *fn_of, const bool *inner)
 {
     for (int i = 0; i < sh->depth; i++) {
         const struct prof_frame *f = &sh->frames[i];
-        if (!prof__e.nodes[f->node].recursive)
+        if (!inner[f->node])
             d->fns[fn_of[f->node]].incl += sh->vclock - f->entry_vclock;
     }
+}
+
+/* Scratch arrays of a snapshot, one slot per node (or function). */
+struct walk {
+    int32_t *fn_of;  /* node -> function index in d */
+    bool *inner;     /* the node's function is among its ancestors */
+    int32_t *first;  /* first child, 0 if none */
+    int32_t *next;   /* next sibling, 0 if none */
+    int32_t *todo;   /* the walk's stack: nodes, and ~node to leave one */
+    int32_t *depth;  /* root: 0 */
+    int32_t *path;   /* function indexes from the root to the node */
+    int32_t *open;   /* per function: its nodes on the current path */
+};
+
+static void walk_free(struct walk *w)
+{
+    free(w->fn_of);
+    free(w->inner);
+    free(w->first);
+    free(w->next);
+    free(w->todo);
+    free(w->depth);
+    free(w->path);
+    free(w->open);
+}
+
+/*
+ * Depth first through the tree, knowing the path from the root: whether
+ * each node's function (by name: two static functions of one name are
+ * one row) is already on its path, so that inclusive time counts once per
+ * name along a path; and a stack, root first, per node that was charged.
+ * Its cost is the total length of those stacks, which is what the data
+ * holds.  0, or -1 (ENOMEM).
+ */
+static int tree_walk(struct prof_data *d, struct walk *w, int32_t n)
+{
+    const struct prof_node *nodes = prof__e.nodes;
+    for (int32_t i = n - 1; i >= 1; i--) {
+        w->next[i] = w->first[nodes[i].parent];
+        w->first[nodes[i].parent] = i;
+    }
+    size_t sp = 0;
+    w->depth[0] = 0;
+    for (int32_t c = w->first[0]; c > 0; c = w->next[c])
+        w->todo[sp++] = c;
+    while (sp > 0) {
+        int32_t x = w->todo[--sp];
+        if (x < 0) {
+            w->open[w->fn_of[~x]]--; /* leaving ~x */
+            continue;
+        }
+        int32_t fn = w->fn_of[x];
+        int32_t dep = w->depth[nodes[x].parent] + 1;
+        w->depth[x] = dep;
+        w->path[dep - 1] = fn;
+        w->inner[x] = w->open[fn]++ > 0;
+        if (nodes[x].excl > 0 &&
+            prof_data_stack(d, w->path, dep, nodes[x].excl) != 0)
+            return -1;
+        w->todo[sp++] = ~x;
+        for (int32_t c = w->first[x]; c > 0; c = w->next[c])
+            w->todo[sp++] = c;
+    }
+    return 0;
 }
 
 int prof__inst_snapshot(struct prof_data *d)
 {
     struct prof_engine *e = &prof__e;
     int32_t n = e->nnodes;
-    int32_t *fn_of = malloc((size_t)(n > 0 ? n : 1) * sizeof *fn_of);
-    int32_t *path = malloc((size_t)(n > 0 ? n : 1) * sizeof *path);
-    if (fn_of == NULL || path == NULL)
+    size_t m = (size_t)(n > 0 ? n : 1);
+    struct walk w = {
+        .fn_of = malloc(m * sizeof *w.fn_of),
+        .inner = calloc(m, sizeof *w.inner),
+        .first = calloc(m, sizeof *w.first),
+        .next = calloc(m, sizeof *w.next),
+        .todo = malloc(2 * m * sizeof *w.todo), /* a node and its ~node */
+        .depth = malloc(m * sizeof *w.depth),
+        .path = malloc(m * sizeof *w.path)};
+    if (w.fn_of == NULL || w.inner == NULL || w.first == NULL ||
+        w.next == NULL || w.todo == NULL || w.depth == NULL ||
+        w.path == NULL)
         goto fail;
     char name[512];
     for (int32_t i = 1; i < n; i++) {
-        const struct prof_node *nd = &e->nodes[i];
-        node_name(nd, name, sizeof name);
-        if ((fn_of[i] = prof_data_fn(d, name)) < 0)
+        node_name(&e->nodes[i], name, sizeof name);
+        if ((w.fn_of[i] = prof_data_fn(d, name)) < 0)
             goto fail;
-        struct prof_fn *f = &d->fns[fn_of[i]];
+    }
+    w.open = calloc((size_t)d->nfns + 1, sizeof *w.open);
+    if (w.open == NULL || tree_walk(d, &w, n) != 0)
+        goto fail;
+    for (int32_t i = 1; i < n; i++) {
+        const struct prof_node *nd = &e->nodes[i];
+        struct prof_fn *f = &d->fns[w.fn_of[i]];
         f->calls += nd->calls;
         f->excl += nd->excl;
-        if (!nd->recursive)
+        if (!w.inner[i]) /* else an outer node of its name counts it */
             f->incl += nd->incl;
         for (int j = 0; j < PROF_RU_N; j++)
             f->ru[j] += nd->ru[j];
         if (nd->parent > 0 && nd->calls > 0 &&
-            prof_data_edge(d, fn_of[nd->parent], fn_of[i], nd->calls) != 0)
+            prof_data_edge(d, w.fn_of[nd->parent], w.fn_of[i], nd->calls) !=
+                0)
             goto fail;
     }
     /* The pseudo-functions show their time, not a call per switch. */
-    d->fns[fn_of[e->node_main]].incl = d->fns[fn_of[e->node_main]].excl;
-    d->fns[fn_of[e->node_wait]].incl = d->fns[fn_of[e->node_wait]].excl;
-    d->fns[fn_of[e->node_uninstr]].incl =
-        d->fns[fn_of[e->node_uninstr]].excl;
-    add_open(d, &e->loop, fn_of);
-    add_open(d, &e->wait, fn_of);
+    d->fns[w.fn_of[e->node_main]].incl = d->fns[w.fn_of[e->node_main]].excl;
+    d->fns[w.fn_of[e->node_wait]].incl = d->fns[w.fn_of[e->node_wait]].excl;
+    d->fns[w.fn_of[e->node_uninstr]].incl =
+        d->fns[w.fn_of[e->node_uninstr]].excl;
+    add_open(d, &e->loop, w.fn_of, w.inner);
+    add_open(d, &e->wait, w.fn_of, w.inner);
     for (size_t b = 0; b < e->nbuckets; b++)
         for (const struct prof_shadow *sh = e->buckets[b]; sh != NULL;
              sh = sh->next)
-            add_open(d, sh, fn_of);
-    /* One stack per node that was charged, root first. */
-    for (int32_t i = 1; i < n; i++) {
-        if (e->nodes[i].excl <= 0)
-            continue;
-        int len = 0;
-        for (int32_t a = i; a > 0; a = e->nodes[a].parent)
-            path[len++] = fn_of[a];
-        for (int l = 0, r = len - 1; l < r; l++, r--) {
-            int32_t t = path[l];
-            path[l] = path[r];
-            path[r] = t;
-        }
-        if (prof_data_stack(d, path, len, e->nodes[i].excl) != 0)
-            goto fail;
-    }
-    free(fn_of);
-    free(path);
+            add_open(d, sh, w.fn_of, w.inner);
+    walk_free(&w);
     return 0;
 fail:
-    free(fn_of);
-    free(path);
+    walk_free(&w);
     errno = ENOMEM;
     return -1;
 }

@@ -295,6 +295,40 @@ Test(profiler, recursion_counts_inclusive_time_once)
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
+/* Two regions of one name at two addresses, one inside the other: as
+ * static functions of one name in two files, which reports merge. */
+static const char step_outer[] = "step", step_inner[] = "step";
+
+static int same_names(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 5; i++) {
+        coro_prof_region_begin(step_outer);
+        BURN(UNIT);
+        coro_prof_region_begin(step_inner);
+        BURN(UNIT);
+        coro_prof_region_end();
+        coro_prof_region_end();
+    }
+    return 0;
+}
+
+Test(profiler, one_name_counts_its_inclusive_time_once_along_a_path)
+{
+    start_instrumenting();
+    cr_assert_eq(run_in_coro(same_names, NULL), 0);
+    cr_assert_eq(coro_prof_stop(), 0);
+    const struct pc_profile *p = snap();
+    const struct pc_fn *step = must_fn(p, "step");
+    cr_assert_eq(step->calls, 10);
+    cr_assert_eq(pc_edge(p, "step", "step"), 5);
+    /* As for recursion: all the time is step's own, counted once. */
+    cr_assert_eq(step->incl, step->excl, "total %ld, self %ld",
+                 (long)step->incl, (long)step->excl);
+    cr_assert_leq(step->incl, pc_total(p));
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
 static int regions(void *arg)
 {
     (void)arg;
