@@ -170,6 +170,13 @@ static char *clean_dup(const char *s)
     return c;
 }
 
+int32_t prof_data_find(const struct prof_data *d, const char *name)
+{
+    struct name_key k = {d, name};
+    return prof_itab_find(&d->fn_by_name, prof_hash(name, strlen(name), 0),
+                          fn_eq, &k);
+}
+
 int32_t prof_data_fn(struct prof_data *d, const char *name)
 {
     char *clean = clean_dup(name);

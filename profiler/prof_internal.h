@@ -138,6 +138,9 @@ void prof_data_free(struct prof_data *d);
 /* The function called name (added with zero counts if new): its index,
  * or -1 with errno ENOMEM. */
 int32_t prof_data_fn(struct prof_data *d, const char *name);
+/* The index of the function called name (as d holds names: cleaned, not
+ * empty), or -1. */
+int32_t prof_data_find(const struct prof_data *d, const char *name);
 /* Add count to caller -> callee.  0, or -1 with errno ENOMEM. */
 int prof_data_edge(struct prof_data *d, int32_t caller, int32_t callee,
                    uint64_t count);

@@ -296,6 +296,7 @@ int prof_write_folded(FILE *out, const struct prof_data *d)
 /* The stacks merged into a tree: a node per distinct path. */
 struct fnode {
     int32_t fn;      /* function index; -1 for the root ("all") */
+    int32_t parent;  /* -1 for the root */
     int64_t weight;  /* inclusive */
     int32_t child;   /* first child, -1 if none */
     int32_t sibling; /* next sibling, -1 if none */
@@ -304,22 +305,50 @@ struct fnode {
 struct ftree {
     struct fnode *n;
     int32_t len, cap;
-    int depth; /* deepest stack */
+    int depth;                /* deepest stack */
+    struct prof_itab by_pair; /* (parent, fn) -> node: a node may have
+                                 thousands of children */
 };
 
-static int32_t ftree_add(struct ftree *t, int32_t fn)
+static void ftree_free(struct ftree *t)
 {
-    if (prof_grow(&t->n, t->len, &t->cap, sizeof *t->n, 256) != 0)
+    free(t->n);
+    prof_itab_free(&t->by_pair);
+}
+
+struct fpair_key {
+    const struct ftree *t;
+    int32_t pair[2]; /* parent, fn */
+};
+
+static bool fpair_eq(const void *ctx, int32_t idx)
+{
+    const struct fpair_key *k = ctx;
+    return k->t->n[idx].parent == k->pair[0] && k->t->n[idx].fn == k->pair[1];
+}
+
+/* The child of node at for function fn, made if new; -1 on ENOMEM. */
+static int32_t ftree_child(struct ftree *t, int32_t at, int32_t fn)
+{
+    struct fpair_key k = {t, {at, fn}};
+    uint32_t h = prof_hash(k.pair, sizeof k.pair, 8);
+    int32_t c = prof_itab_find(&t->by_pair, h, fpair_eq, &k);
+    if (c >= 0)
+        return c;
+    if (prof_grow(&t->n, t->len, &t->cap, sizeof *t->n, 256) != 0 ||
+        prof_itab_add(&t->by_pair, h, t->len) != 0)
         return -1;
-    t->n[t->len] = (struct fnode){fn, 0, -1, -1};
+    t->n[t->len] = (struct fnode){fn, at, 0, -1, t->n[at].child};
+    t->n[at].child = t->len;
     return t->len++;
 }
 
 static int ftree_build(struct ftree *t, const struct prof_data *d)
 {
     *t = (struct ftree){0};
-    if (ftree_add(t, -1) < 0)
+    if (prof_grow(&t->n, 0, &t->cap, sizeof *t->n, 256) != 0)
         return -1;
+    t->n[t->len++] = (struct fnode){-1, -1, 0, -1, -1};
     for (int32_t i = 0; i < d->nstacks; i++) {
         const struct prof_stack *s = &d->stacks[i];
         if (s->weight <= 0)
@@ -329,15 +358,9 @@ static int ftree_build(struct ftree *t, const struct prof_data *d)
         if (s->n > t->depth)
             t->depth = s->n;
         for (int j = 0; j < s->n; j++) {
-            int32_t c = t->n[at].child;
-            while (c >= 0 && t->n[c].fn != s->fns[j])
-                c = t->n[c].sibling;
-            if (c < 0) {
-                if ((c = ftree_add(t, s->fns[j])) < 0)
-                    return -1;
-                t->n[c].sibling = t->n[at].child;
-                t->n[at].child = c;
-            }
+            int32_t c = ftree_child(t, at, s->fns[j]);
+            if (c < 0)
+                return -1;
             t->n[c].weight += s->weight;
             at = c;
         }
@@ -515,7 +538,7 @@ static int svg_body(FILE *out, const struct prof_data *d,
 {
     struct ftree t;
     if (ftree_build(&t, d) != 0) {
-        free(t.n);
+        ftree_free(&t);
         return -1;
     }
     int64_t total = t.n[0].weight;
@@ -556,12 +579,12 @@ static int svg_body(FILE *out, const struct prof_data *d,
                                             (double)total,
                             total, height};
         if (svg_frames(&c) != 0) {
-            free(t.n);
+            ftree_free(&t);
             return -1;
         }
     }
     fputs("</svg>\n", out);
-    free(t.n);
+    ftree_free(&t);
     return 0;
 }
 
@@ -595,24 +618,58 @@ static const char html_script[] =
     "parseFloat(a)-parseFloat(c);return up?v:-v;});"
     "r.forEach(function(x){b.appendChild(x);});};});";
 
-/* A function's callers or callees; on_page[f]: f's call-graph section is
- * on the page (with --top, not all are), so a link to it leads
- * somewhere. */
+/* The edges of each function as callee (or caller): those of f are
+ * edge[at[f]] .. edge[at[f + 1] - 1], in the data's order. */
+struct edge_index {
+    int32_t *at;   /* nfns + 2 */
+    int32_t *edge; /* nedges */
+};
+
+static void edge_index_free(struct edge_index *x)
+{
+    free(x->at);
+    free(x->edge);
+    *x = (struct edge_index){0};
+}
+
+/* 0, or -1 with errno ENOMEM. */
+static int edge_index_build(struct edge_index *x, const struct prof_data *d,
+                            bool by_callee)
+{
+    x->at = calloc((size_t)d->nfns + 2, sizeof *x->at);
+    x->edge = malloc(((size_t)d->nedges + 1) * sizeof *x->edge);
+    if (x->at == NULL || x->edge == NULL) {
+        edge_index_free(x);
+        return -1;
+    }
+    /* Counts two places up, sums one place up, then each edge moves its
+     * function's start up one place: at[f] ends where f's edges start. */
+    for (int32_t e = 0; e < d->nedges; e++)
+        x->at[(by_callee ? d->edges[e].callee : d->edges[e].caller) + 2]++;
+    for (int32_t f = 2; f < d->nfns + 2; f++)
+        x->at[f] += x->at[f - 1];
+    for (int32_t e = 0; e < d->nedges; e++)
+        x->edge[x->at[(by_callee ? d->edges[e].callee
+                                 : d->edges[e].caller) + 1]++] = e;
+    return 0;
+}
+
+/* A function's callers (from the index by callee) or callees (by
+ * caller); on_page[f]: f's call-graph section is on the page (with --top,
+ * not all are), so a link to it leads somewhere. */
 static void html_calls(FILE *out, const struct prof_data *d, int32_t fn,
-                       bool callers, const bool *on_page)
+                       const struct edge_index *x, bool callers,
+                       const bool *on_page)
 {
     uint64_t sum = 0;
-    for (int32_t e = 0; e < d->nedges; e++)
-        if ((callers ? d->edges[e].callee : d->edges[e].caller) == fn)
-            sum += d->edges[e].count;
+    for (int32_t k = x->at[fn]; k < x->at[fn + 1]; k++)
+        sum += d->edges[x->edge[k]].count;
     if (sum == 0)
         return;
     fprintf(out, "<tr><td></td><td class=\"n\"><i>%s</i></td></tr>\n",
             callers ? "called by" : "calls");
-    for (int32_t e = 0; e < d->nedges; e++) {
-        const struct prof_edge *ed = &d->edges[e];
-        if ((callers ? ed->callee : ed->caller) != fn)
-            continue;
+    for (int32_t k = x->at[fn]; k < x->at[fn + 1]; k++) {
+        const struct prof_edge *ed = &d->edges[x->edge[k]];
         int32_t other = callers ? ed->caller : ed->callee;
         fprintf(out, "<tr><td>%" PRIu64 " (%.1f%%)</td><td class=\"n\">",
                 ed->count, 100.0 * (double)ed->count / (double)sum);
@@ -635,10 +692,10 @@ int prof_write_html(FILE *out, const struct prof_data *d,
     bool inst = rp.inst;
     int32_t n = rp.shown;
     bool *on_page = calloc((size_t)d->nfns + 1, sizeof *on_page);
-    if (on_page == NULL) {
-        report_end(&rp);
-        return -1;
-    }
+    struct edge_index by_callee = {0}, by_caller = {0};
+    if (on_page == NULL || edge_index_build(&by_callee, d, true) != 0 ||
+        edge_index_build(&by_caller, d, false) != 0)
+        goto fail;
     for (int32_t k = 0; k < n; k++)
         on_page[o[k]] = true;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>",
@@ -699,8 +756,8 @@ int prof_write_html(FILE *out, const struct prof_data *d,
         fprintf(out, "</h3><table class=\"cg\"><tr><td>self %.2f%%, total "
                      "%.2f%%</td></tr>\n",
                 pct(f->excl, total), pct(f->incl, total));
-        html_calls(out, d, o[k], true, on_page);
-        html_calls(out, d, o[k], false, on_page);
+        html_calls(out, d, o[k], &by_callee, true, on_page);
+        html_calls(out, d, o[k], &by_caller, false, on_page);
         fputs("</table>\n", out);
     }
 
@@ -728,10 +785,14 @@ int prof_write_html(FILE *out, const struct prof_data *d,
     fprintf(out, "</tbody></table>\n<script>%s</script>\n</body></html>\n",
             html_script);
     free(on_page);
+    edge_index_free(&by_callee);
+    edge_index_free(&by_caller);
     report_end(&rp);
     return prof_stream_result(out);
 fail:
     free(on_page);
+    edge_index_free(&by_callee);
+    edge_index_free(&by_caller);
     report_end(&rp);
     return -1;
 }
@@ -743,6 +804,7 @@ struct diff_row {
     const char *name;
     double old_ms, new_ms;
     double old_pct, new_pct;
+    bool in_old, in_new; /* the function is in that profile */
 };
 
 static int cmp_diff(const void *pa, const void *pb)
@@ -756,14 +818,6 @@ static int cmp_diff(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-static int32_t find_fn(const struct prof_data *d, const char *name)
-{
-    for (int32_t i = 0; i < d->nfns; i++)
-        if (strcmp(d->fns[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 int prof_write_diff(FILE *out, const struct prof_data *old,
                     const struct prof_data *new_, int top)
 {
@@ -775,17 +829,17 @@ int prof_write_diff(FILE *out, const struct prof_data *old,
     size_t n = 0;
     for (int32_t i = 0; i < old->nfns; i++) {
         const struct prof_fn *f = &old->fns[i];
-        int32_t j = find_fn(new_, f->name);
+        int32_t j = prof_data_find(new_, f->name);
         const struct prof_fn *g = j >= 0 ? &new_->fns[j] : NULL;
         rows[n++] = (struct diff_row){
             f->name, ms(old, f->excl), g ? ms(new_, g->excl) : 0,
-            pct(f->excl, ot), g ? pct(g->excl, nt) : 0};
+            pct(f->excl, ot), g ? pct(g->excl, nt) : 0, true, g != NULL};
     }
     for (int32_t j = 0; j < new_->nfns; j++) {
         const struct prof_fn *g = &new_->fns[j];
-        if (find_fn(old, g->name) < 0)
+        if (prof_data_find(old, g->name) < 0)
             rows[n++] = (struct diff_row){g->name, 0, ms(new_, g->excl), 0,
-                                          pct(g->excl, nt)};
+                                          pct(g->excl, nt), false, true};
     }
     qsort(rows, n, sizeof *rows, cmp_diff);
     errno = 0;
@@ -804,12 +858,10 @@ int prof_write_diff(FILE *out, const struct prof_data *old,
                                                           : ms(new_, nt));
     for (size_t i = 0; i < shown; i++) {
         const struct diff_row *r = &rows[i];
-        bool in_old = find_fn(old, r->name) >= 0;
-        bool in_new = find_fn(new_, r->name) >= 0;
         double delta = r->new_ms - r->old_ms;
         bool big = delta > floor_ms || -delta > floor_ms;
-        const char *v = !in_old ? "new"
-                        : !in_new ? "gone"
+        const char *v = !r->in_old ? "new"
+                        : !r->in_new ? "gone"
                         : big && r->new_ms > r->old_ms * 1.05 ? "slower"
                         : big && r->new_ms < r->old_ms * 0.95 ? "faster"
                                                               : "same";

@@ -363,3 +363,45 @@ Test(prof_tool, numbers_out_of_range_are_refused_with_their_line)
     free(out);
     cleanup();
 }
+
+/* A profile of n functions, each with its stack and called by the
+ * first: wide for the flame graph, long for the call graph. */
+static const char *big_profile(const char *name, int n)
+{
+    const char *p = in_dir(name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("coro-profile 1\nmode sample\nhz 1000\nticks-per-sec 1000000000\n"
+          "duration-ticks 1000000000\nstart-usec 1\ndropped 0\nrusage 0\n",
+          f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "fn %d 0 1 1 0 0 0 0 0 0 f%08d\n", i, i);
+    for (int i = 1; i < n; i++)
+        fprintf(f, "edge 0 %d 1\nstack 1 0;%d\n", i, i);
+    fputs("stack 1 0\nend\n", f);
+    cr_assert_eq(fclose(f), 0);
+    return p;
+}
+
+Test(prof_tool, large_profiles_render_in_about_linear_time)
+{
+    SKIP_UNDER_TSAN("forks a child while the clock thread runs");
+    /* Each took minutes when lookups were linear scans (diff by name,
+     * the flame graph's children, the page's callers and callees). */
+    const char *p = big_profile("big.prof", 100000);
+    static const char *const cmds[] = {"diff '%s' '%s' --top 5",
+                                       "svg '%s' -o /dev/null",
+                                       "html '%s' -o /dev/null"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char args[512];
+        snprintf(args, sizeof args, cmds[i], p, p);
+        double t = mono_sec();
+        int st;
+        char *out = tool(args, &st);
+        t = mono_sec() - t;
+        cr_assert_eq(st, 0, "%s: %s", args, out);
+        cr_assert_lt(t, 15.0, "%s: %.1f s", args, t);
+        free(out);
+    }
+    cleanup();
+}
