@@ -164,6 +164,9 @@ int prof__inst_snapshot(struct prof_data *d);
 /* sample.c */
 int prof__sample_start(void);   /* handler and timer; 0 or -1/errno */
 void prof__sample_stop(void);
+/* In the child of fork(): the timer is the parent's.  keep: the data
+ * (the forking thread is the owner); else it is forgotten, unfreed. */
+void prof__sample_after_fork(bool keep);
 void prof__sample_drain(void);  /* owner thread, normal context */
 void prof__sample_free(void);
 void prof__sample_set_coro(int id); /* the running coroutine, 0: none */

@@ -51,7 +51,7 @@ static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Its destructor stops a running profiler when the owner thread ends. */
 static pthread_key_t owner_key;
-static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static bool owner_key_made;
 
 void prof__drop(uint64_t n)
@@ -524,9 +524,41 @@ static void at_owner_exit(void *arg)
     ctl_leave();
 }
 
-static void owner_key_make(void)
+/* fork(): no control call is half done in the child, and the child's
+ * profiler is stopped.  When the owner forked, the data is as the
+ * owner's calls left it, kept up to the fork; when another thread did,
+ * the owner's hooks may have been changing it, so the child forgets it
+ * (without freeing: even its pointers may be half written). */
+static void at_fork_prepare(void)
+{
+    pthread_mutex_lock(&ctl_lock);
+}
+
+static void at_fork_parent(void)
+{
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+static void at_fork_child(void)
+{
+    struct prof_engine *e = &prof__e;
+    if (atomic_load(&e->running) && is_owner()) {
+        if (e->mode == CORO_PROF_SAMPLE)
+            prof__sample_after_fork(true);
+        stop_locked();
+    } else if (atomic_load(&e->running)) {
+        prof__sample_after_fork(false);
+        memset(e, 0, sizeof *e);
+        atomic_store(&e->running, false);
+    }
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+/* Once, at the first start. */
+static void init_at_first_start(void)
 {
     owner_key_made = pthread_key_create(&owner_key, at_owner_exit) == 0;
+    pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
 }
 
 static int64_t gcd(int64_t a, int64_t b)
@@ -640,7 +672,7 @@ int coro_prof_start(const coro_prof_opts_t *opts)
         errno = EINVAL;
         return -1;
     }
-    pthread_once(&owner_once, owner_key_make);
+    pthread_once(&init_once, init_at_first_start);
     ctl_enter();
     int rc = start_locked(&o);
     int saved = errno;

@@ -28,7 +28,8 @@
  * the last owner drops the data first).  coro_prof_running() and the
  * regions may be called from any thread at any time.  When the owner
  * thread ends, the profiler stops; when its scheduler is finished
- * (coro_fini()), the owner's next profiler call finds it stopped.  A
+ * (coro_fini()), the owner's next profiler call finds it stopped.  In
+ * the child of fork(), the profiler is stopped (docs/profiler.md).  A
  * start, stop or reset waits while another thread copies the data for a
  * report; none waits for a report being written out, and none switches
  * coroutines.

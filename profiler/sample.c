@@ -162,6 +162,26 @@ int prof__sample_start(void)
     return 0;
 }
 
+void prof__sample_after_fork(bool keep)
+{
+    have_timer = false; /* the parent's: a child's timer may have its id */
+    tl_owner = false;
+    atomic_store_explicit(&cur_id, 0, memory_order_relaxed);
+    atomic_store_explicit(&in_poll, false, memory_order_relaxed);
+    if (keep)
+        return;
+    /* Left to the parent, not freed: it may have been mid-change. */
+    pcs = NULL;
+    pstacks = NULL;
+    npcs = cappcs = 0;
+    npstacks = cappstacks = 0;
+    pstack_by_pcs = (struct prof_itab){0};
+    atomic_store_explicit(&tail, atomic_load_explicit(&head,
+                                                      memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&ring_dropped, 0, memory_order_relaxed);
+}
+
 void prof__sample_stop(void)
 {
     if (have_timer) {

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1177,6 +1178,94 @@ Test(profiler, the_profiler_stops_when_its_scheduler_is_finished)
     coro_hooks_t h;
     cr_assert_eq(coro_get_hooks(&h), 0);
     cr_assert_null(h.switch_in, "no hooks put in a scheduler of its own");
+    cr_assert_eq(coro_prof_reset(), 0);
+}
+
+/* In a child of fork(): the checks of a child whose profiler's owner
+ * forked, as an exit status (0: all held). */
+static int forked_child_checks(void)
+{
+    if (coro_prof_running())
+        return 1; /* the parent's timer does not sample the child */
+    if (coro_prof_stop() != -1 || errno != EINVAL)
+        return 2;
+    /* The child's own timer, which may get the id of the parent's. */
+    struct sigevent ev = {.sigev_notify = SIGEV_NONE};
+    timer_t mine;
+    struct itimerspec its = {.it_value = {100, 0}}, cur;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &mine) != 0 ||
+        timer_settime(mine, 0, &its, NULL) != 0)
+        return 3;
+    if (coro_prof_start(NULL) != 0 || coro_prof_stop() != 0)
+        return 4;
+    if (timer_gettime(mine, &cur) != 0)
+        return 5; /* stop deleted it */
+    FILE *f = fopen("/dev/null", "w");
+    if (f == NULL || coro_prof_write(f, CORO_PROF_RAW, 0) != 0)
+        return 6;
+    fclose(f);
+    return 0;
+}
+
+static int fork_in_coro(void *arg)
+{
+    (void)arg;
+    prof_light();
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(forked_child_checks());
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+}
+
+Test(profiler, a_forked_child_has_its_own_profiler_stopped)
+{
+    SKIP_UNDER_TSAN("forks a child while the clock thread runs");
+    for (int mode = CORO_PROF_SAMPLE; mode <= CORO_PROF_INSTRUMENT; mode++) {
+        coro_prof_opts_t o = {.mode = (coro_prof_mode_t)mode};
+        cr_assert_eq(coro_prof_start(&o), 0);
+        cr_assert_eq(run_in_coro(fork_in_coro, NULL), 0, "mode %d", mode);
+        cr_assert(coro_prof_running(), "the parent's goes on");
+        cr_assert_eq(coro_prof_stop(), 0);
+        cr_assert_eq(coro_prof_reset(), 0);
+    }
+}
+
+/* Forks while the main thread's profiler runs: the child's profiler has
+ * no owner, and must neither be running nor refuse this thread. */
+static void *fork_from_other_thread(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int rc = 0;
+        FILE *f = fopen("/dev/null", "w");
+        if (coro_prof_running())
+            rc = 1;
+        else if (f == NULL || coro_prof_write(f, CORO_PROF_RAW, 0) != 0)
+            rc = 2;
+        else if (coro_prof_start(NULL) != 0 || coro_prof_stop() != 0)
+            rc = 3;
+        _exit(rc);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return (void *)(intptr_t)-1;
+    return (void *)(intptr_t)(WIFEXITED(st) ? WEXITSTATUS(st) : 100);
+}
+
+Test(profiler, a_child_forked_by_another_thread_has_a_stopped_profiler)
+{
+    SKIP_UNDER_TSAN("forks a child while the clock thread runs");
+    start_instrumenting();
+    pthread_t t;
+    void *res;
+    cr_assert_eq(pthread_create(&t, NULL, fork_from_other_thread, NULL), 0);
+    cr_assert_eq(pthread_join(t, &res), 0);
+    cr_assert_eq((intptr_t)res, 0, "the child's check %ld", (long)(intptr_t)res);
+    cr_assert_eq(coro_prof_stop(), 0);
     cr_assert_eq(coro_prof_reset(), 0);
 }
 
