@@ -377,7 +377,8 @@ struct coro__latency {
 #define CORO__LAT_BURST 5
 
 /* Print the warning for from's slice of slice ticks (do_switch, cold). */
-void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice);
+void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice,
+                        bool ended);
 /* Defaults for a new scheduler (factor 1). */
 void coro__latency_init(struct sched *s);
 /* The loop started or stopped running coroutines (coro__clock_busy): put

@@ -264,11 +264,12 @@ static void buf_resumed(struct coro__buf *b, const struct coro__resumed *r)
                        r->site.func, true);
 }
 
-static void buf_yielded(struct coro__buf *b, const struct coro *co)
+static void buf_yielded(struct coro__buf *b, const struct coro *co,
+                        bool ended)
 {
     const struct coro__wait *w = co->wait;
-    if (co->state == CORO_DEAD || w == NULL) {
-        coro__buf_str(b, co->state == CORO_DEAD ? "exit" : "unknown");
+    if (ended || w == NULL) {
+        coro__buf_str(b, ended ? "exit" : "unknown");
         return;
     }
     const coro_site_t *site = w->site;
@@ -310,7 +311,8 @@ static void buf_frame(struct coro__buf *b, int i, uintptr_t pc)
     coro__buf_str(b, "\n");
 }
 
-void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice)
+void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice,
+                        bool ended)
 {
     struct coro__latency *l = &s->lat;
     int64_t start = atomic_load_explicit(&s->slice_start,
@@ -342,7 +344,7 @@ void coro__latency_warn(struct sched *s, struct coro *from, int64_t slice)
     coro__buf_str(&b, tmp);
     buf_resumed(&b, &l->resumed);
     coro__buf_str(&b, "; yielded at ");
-    buf_yielded(&b, from);
+    buf_yielded(&b, from, ended || from->state == CORO_DEAD);
     if (l->suppressed != 0) {
         coro__buf_str(&b, "; ");
         coro__buf_num(&b, (int64_t)l->suppressed);

@@ -269,28 +269,39 @@ static CORO__INLINE void after_switch(struct sched *s)
 
 static struct coro__ctx *entry(void);
 
+/* Charge co with the slice that ends at now: its run time, its longest
+ * slice, and a latency warning past the threshold (INT64_MAX when off). */
+static CORO__INLINE void account_slice(struct sched *s, struct coro *co,
+                                       int64_t now, int64_t threshold,
+                                       bool ended)
+{
+    int64_t slice = now - atomic_load_explicit(&s->slice_start,
+                                               memory_order_relaxed);
+    co->run_ticks += slice;
+    if (slice > co->max_slice_ticks)
+        co->max_slice_ticks = slice;
+    if (CORO__UNLIKELY(slice > threshold))
+        coro__latency_warn(s, co, slice, ended);
+}
+
 /*
  * What a switch from `from` to `to` (NULL means the loop) at time now does
- * before the context changes: account the slice that ends, run hooks, tell
- * the sanitizers.  *fake receives ASan's fake stack of `from`, unless from
- * has ended (its fake stack is dropped).
+ * before the context changes: account the slice that ends (unless finish()
+ * did, for an ended coroutine), run hooks, tell the sanitizers.  *fake
+ * receives ASan's fake stack of `from`, unless from has ended (its fake
+ * stack is dropped).
  */
 static CORO__INLINE void switch_begin(struct sched *s, struct coro *from,
                                       struct coro *to, int64_t now,
-                                      void **fake)
+                                      void **fake, bool account)
 {
     (void)fake;
     coro__switch_mark(s, true);
     int64_t threshold = atomic_load_explicit(&s->lat.threshold_ticks,
                                              memory_order_relaxed);
     if (from != NULL) {
-        int64_t slice = now - atomic_load_explicit(&s->slice_start,
-                                                   memory_order_relaxed);
-        from->run_ticks += slice;
-        if (slice > from->max_slice_ticks)
-            from->max_slice_ticks = slice;
-        if (CORO__UNLIKELY(slice > threshold)) /* INT64_MAX when off */
-            coro__latency_warn(s, from, slice);
+        if (account)
+            account_slice(s, from, now, threshold, false);
         if (!from->stack.guarded)
             coro__stack_check(from, __builtin_frame_address(0));
         if (CORO__UNLIKELY(s->has_hooks) && s->hooks.switch_out != NULL)
@@ -335,7 +346,7 @@ void coro__do_switch(struct sched *s, struct coro *from, struct coro *to,
 {
     void *fake = NULL;
     bool fresh = to != NULL && to->switches == 0;
-    switch_begin(s, from, to, now, &fake);
+    switch_begin(s, from, to, now, &fake, true);
     struct coro__ctx *from_ctx = from != NULL ? &from->ctx : &s->loop_ctx;
     if (fresh)
         coro__ctx_start(from_ctx, &to->ctx, to->stack.lo, to->stack.hi,
@@ -351,8 +362,8 @@ void coro__do_switch(struct sched *s, struct coro *from, struct coro *to,
 /* ------------------------------------------------------------------ */
 /* Creating, starting, ending                                          */
 
-static CORO__INLINE void finish(struct sched *s, struct coro *co, int status,
-                               int err);
+static CORO__INLINE int64_t finish(struct sched *s, struct coro *co,
+                                   int status, int err);
 
 /*
  * First code a new coroutine runs, called by coro__ctx_start() on its
@@ -369,8 +380,7 @@ static struct coro__ctx *entry(void)
     struct coro *co = s->current;
     *s->errno_p = 0; /* errno without a call to find it */
     int status = co->fn(co->arg);
-    finish(s, co, status, status < 0 ? *s->errno_p : 0);
-    int64_t now = coro__coarse_now(s);
+    int64_t now = finish(s, co, status, status < 0 ? *s->errno_p : 0);
     struct coro *to = coro__pick_next(s, now);
 #if CORO__ASAN || CORO__TSAN
     /* The sanitizers keep a shadow of each fiber's frames: once the
@@ -383,7 +393,7 @@ static struct coro__ctx *entry(void)
         coro__do_switch(s, co, to, now); /* a start: never comes back */
         abort();
     }
-    switch_begin(s, co, to, now, NULL);
+    switch_begin(s, co, to, now, NULL, false); /* finish() accounted */
     return to != NULL ? &to->ctx : &s->loop_ctx;
 #endif
 }
@@ -526,15 +536,24 @@ struct join_wait {
     bool done;           /* status delivered: the join has succeeded */
 };
 
-/* End co with status and err: deliver them to its joiners, and leave it
- * for release unless it waits to be joined.  The caller switches away. */
-static CORO__INLINE void finish(struct sched *s, struct coro *co, int status,
-                               int err)
+/* End co with status and err: account its last slice (so that the exit
+ * hook and the exit notifier see its whole run time), deliver status and
+ * err to its joiners, and leave it for release unless it waits to be
+ * joined.  Returns the time the slice ended; the caller switches away. */
+static CORO__INLINE int64_t finish(struct sched *s, struct coro *co,
+                                   int status, int err)
 {
     co->status = status;
     co->err = err;
     if (co->locals != NULL)
-        coro__local_exit(co);
+        coro__local_exit(co); /* its destructors: part of its last slice */
+    int64_t now = coro__coarse_now(s);
+    account_slice(s, co, now,
+                  atomic_load_explicit(&s->lat.threshold_ticks,
+                                       memory_order_relaxed),
+                  true);
+    /* A switch that accounts again (coro_exit's) adds nothing. */
+    atomic_store_explicit(&s->slice_start, now, memory_order_relaxed);
     if (status < 0) {
         coro_exit_notifier_fn n = s->notifier ? s->notifier
                                               : coro__default_notifier;
@@ -558,6 +577,7 @@ static CORO__INLINE void finish(struct sched *s, struct coro *co, int status,
      * stays until coro_join() collects it. */
     if (joined || !co->joinable)
         s->dead = co; /* freed once we are off its stack */
+    return now;
 }
 
 void coro_exit(int status)

@@ -225,6 +225,38 @@ Test(latency, factor_zero_prints_nothing)
     cr_assert_eq(coro_join(co, NULL, NULL), 0);
 }
 
+/* What the exit notifier sees of a coroutine that ends with an error
+ * after two slices: its whole run time, the last slice included. */
+static int64_t notified_run_ticks, notified_max_slice;
+
+static void note_run_time(coro_t *co, int status, int err)
+{
+    (void)status, (void)err;
+    coro_info_t info;
+    cr_assert_eq(coro_info(co, &info), 0);
+    notified_run_ticks = info.run_ticks;
+    notified_max_slice = info.max_slice_ticks;
+}
+
+static int spin_yield_spin_fail(void *arg)
+{
+    (void)arg;
+    latency_spin(0.05);
+    coro_yield();
+    latency_spin(0.2);
+    return -1;
+}
+
+Test(latency, an_ending_coroutines_last_slice_counts_before_its_exit_is_reported)
+{
+    coro_set_latency_warning(0); /* no warning output */
+    coro_set_exit_notifier(note_run_time);
+    cr_assert_not_null(coro_spawn(spin_yield_spin_fail, NULL, "spinner"));
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_geq(tsc_ticks_to_usec(notified_run_ticks), 240000);
+    cr_assert_geq(tsc_ticks_to_usec(notified_max_slice), 190000);
+}
+
 static int late_spin(void *arg)
 {
     coro_sleep(1.2); /* past the rate limit's one-second window */
