@@ -3,12 +3,14 @@
  * snapshots), instrument.c (-finstrument-functions, regions) and
  * sample.c (the timer signal) share.
  *
- * All of it belongs to the loop thread that started the profiler (the
- * owner) and is touched only there, in normal context, with one
- * exception: sample.c's signal handler writes samples into a ring buffer
- * that normal code drains (a single producer and a single consumer on one
- * thread, ordered with signal fences).  Reports copy the live data into a
- * struct prof_data first and render that copy.
+ * While the profiler runs, all of it belongs to the loop thread that
+ * started it (the owner) and is touched only there, in normal context,
+ * with one exception: sample.c's signal handler writes samples into a
+ * ring buffer that normal code drains (a single producer and a single
+ * consumer on one thread, ordered with signal fences).  Stopped, any
+ * thread may read or drop it, under profiler.c's ctl_lock, which every
+ * control call holds.  Reports copy the live data into a struct
+ * prof_data first and render that copy.
  */
 #ifndef CORO_PROF_ENGINE_INTERNAL_H
 #define CORO_PROF_ENGINE_INTERNAL_H
