@@ -795,7 +795,8 @@ void coro__io_poll(struct sched *s, int64_t timeout_ticks)
         abort();
     }
     if (s->run_head != NULL)
-        timeout_ticks = 0; /* a fork child's repair woke someone */
+        timeout_ticks = 0; /* never sleep with someone runnable (a fork
+                            * child's repair just above may wake waiters) */
     if (coro__poller_wait(p, s, timeout_ticks) < 0) {
         coro_print_stderr("coro: %s wait failed: %s", coro__poller_name(),
                           strerror(errno));

@@ -294,7 +294,7 @@ struct walk {
     bool *inner;     /* the node's function is among its ancestors */
     int32_t *first;  /* first child, 0 if none */
     int32_t *next;   /* next sibling, 0 if none */
-    int32_t *todo;   /* the walk's stack: nodes, and ~node to leave one */
+    int32_t *stack;  /* nodes to enter, and ~node to leave one */
     int32_t *depth;  /* root: 0 */
     int32_t *path;   /* function indexes from the root to the node */
     int32_t *open;   /* per function: its nodes on the current path */
@@ -306,7 +306,7 @@ static void walk_free(struct walk *w)
     free(w->inner);
     free(w->first);
     free(w->next);
-    free(w->todo);
+    free(w->stack);
     free(w->depth);
     free(w->path);
     free(w->open);
@@ -330,9 +330,9 @@ static int tree_walk(struct prof_data *d, struct walk *w, int32_t n)
     size_t sp = 0;
     w->depth[0] = 0;
     for (int32_t c = w->first[0]; c > 0; c = w->next[c])
-        w->todo[sp++] = c;
+        w->stack[sp++] = c;
     while (sp > 0) {
-        int32_t x = w->todo[--sp];
+        int32_t x = w->stack[--sp];
         if (x < 0) {
             w->open[w->fn_of[~x]]--; /* leaving ~x */
             continue;
@@ -345,9 +345,9 @@ static int tree_walk(struct prof_data *d, struct walk *w, int32_t n)
         if (nodes[x].excl > 0 &&
             prof_data_stack(d, w->path, dep, nodes[x].excl) != 0)
             return -1;
-        w->todo[sp++] = ~x;
+        w->stack[sp++] = ~x;
         for (int32_t c = w->first[x]; c > 0; c = w->next[c])
-            w->todo[sp++] = c;
+            w->stack[sp++] = c;
     }
     return 0;
 }
@@ -362,11 +362,11 @@ int prof__inst_snapshot(struct prof_data *d)
         .inner = calloc(m, sizeof *w.inner),
         .first = calloc(m, sizeof *w.first),
         .next = calloc(m, sizeof *w.next),
-        .todo = malloc(2 * m * sizeof *w.todo), /* a node and its ~node */
+        .stack = malloc(2 * m * sizeof *w.stack), /* a node and its ~node */
         .depth = malloc(m * sizeof *w.depth),
         .path = malloc(m * sizeof *w.path)};
     if (w.fn_of == NULL || w.inner == NULL || w.first == NULL ||
-        w.next == NULL || w.todo == NULL || w.depth == NULL ||
+        w.next == NULL || w.stack == NULL || w.depth == NULL ||
         w.path == NULL)
         goto fail;
     char name[512];
