@@ -542,7 +542,7 @@ static bool read_stack(struct reader *r, char *p)
     }
     bool ok = true;
     for (size_t j = 0; j < n && ok; j++) {
-        uint64_t f;
+        uint64_t f = 0;
         ok = num_sep(&p, INT32_MAX, &f, j == n - 1 ? '\0' : ';') &&
              f < (uint64_t)r->d->nfns;
         fns[j] = (int32_t)f;

@@ -156,7 +156,7 @@ CORO_API void coro_prof_region_end(void);
 
 /* A region from here to the end of the enclosing block. */
 #define CORO_PROF_SCOPE(name)                                              \
-    __attribute__((cleanup(coro_prof__scope_end))) int CORO_PROF__UNIQ(    \
+    __attribute__((cleanup(coro_prof__scope_end), unused)) int CORO_PROF__UNIQ( \
         coro_prof_scope_, __LINE__) = (coro_prof_region_begin(name), 0)
 #define CORO_PROF__UNIQ(a, b) CORO_PROF__CAT(a, b)
 #define CORO_PROF__CAT(a, b) a##b

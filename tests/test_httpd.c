@@ -258,8 +258,8 @@ Test(httpd, garbage_gets_400_and_a_close)
         "GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n", /* obs-fold */
         "GET / HTTP/1.1\rHost: t\r\n\r\n",              /* bare CR */
         "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
-        "Content-Length: 2\r\n\r\n",
+        ("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+         "Content-Length: 2\r\n\r\n"), /* two lengths */
         "GET / FTP/1.1\r\nHost: t\r\n\r\n",
     };
     static struct client c;
