@@ -406,6 +406,10 @@ struct sched {
     bool exit_requested;       /* coro_set_exit() called */
     bool clock_busy;           /* counted as busy by the coarse clock */
     uint32_t chain;            /* direct switches since the last pass */
+    /* Coarse ticks at which a chain of direct switches gives the loop a
+     * pass (CORO__PASS_USEC after the pass that began it); set by each
+     * pass, read by coro__pick_next(). */
+    int64_t pass_until;
     int exit_code;             /* given to coro_set_exit() */
     struct coro *dead;         /* ended, stack to free after the switch */
     struct coro *all_head, *all_tail; /* every coroutine, creation order */
@@ -602,10 +606,23 @@ static inline int64_t coro__coarse_now(const struct sched *s)
     return t > s->now ? t : s->now;
 }
 
-/* Direct switches before the loop gets a pass: bounds how long timers (and
- * I/O) wait behind coroutines that keep waking each other, should the
- * coarse clock not advance. */
-#define CORO__CHAIN_MAX 256
+/*
+ * How long coroutines that keep waking each other (or yielding) run in a
+ * chain of direct switches before the loop gets a pass to poll the fds:
+ * the bound on how long a busy program keeps I/O waiting.  It is read on
+ * the coarse clock, so the pass comes 1-2 ms after the last one.  Timers
+ * need no such bound: each switch compares the coarse time with the
+ * earliest deadline.  A poll costs a system call (about 1.1 us where the
+ * kernel isolates its page tables), so polling after a count of switches
+ * instead, 256 as it was, cost a quarter of a short-lived coroutine's
+ * life (docs/performance.md).
+ */
+#define CORO__PASS_USEC 1000
+
+/* Direct switches before the loop gets a pass whatever the time says: the
+ * backstop that bounds how long timers and I/O wait should the coarse
+ * clock not advance (its thread could not start, or is starved). */
+#define CORO__CHAIN_MAX 4096
 
 /* Take the head of the run queue, or NULL. */
 static inline struct coro *coro__run_pop(struct sched *s)
@@ -627,6 +644,7 @@ static inline struct coro *coro__pick_next(struct sched *s, int64_t now)
     struct coro *to = NULL;
     /* Go straight to the next coroutine unless the loop has work. */
     if (CORO__LIKELY(!s->exit_requested && s->chain < CORO__CHAIN_MAX &&
+                     now < s->pass_until &&
                      now < coro__timer_next(&s->timers)))
         to = coro__run_pop(s);
     /* A yield with nobody else to run counts too, or a coroutine that

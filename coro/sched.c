@@ -707,12 +707,14 @@ int coro_event_loop(void)
     coro__clock_start(); /* again after fork(): threads do not survive it */
     coro__signal_loop_start(s); /* SIGINT and SIGTERM end the loop */
     int64_t tps = tsc_ticks_per_sec();
+    int64_t pass_ticks = tps / (1000000 / CORO__PASS_USEC);
     bool polled = false; /* the poller was asked during this pass */
     int rc;
     for (;;) {
         int64_t now = coro__now(s);
         s->passes++;
         s->chain = 0;
+        s->pass_until = now + pass_ticks;
         coro__timer_fire_due(&s->timers, now);
         if (now - s->last_resync >= tps) {
             tsc_resync(); /* absorb drift between the TSC and the clock */
@@ -740,9 +742,9 @@ int coro_event_loop(void)
             continue; /* fire the timers the wait may have let come due */
         }
         /* Coroutines are runnable, yet the loop has control: a chain of
-         * direct switches hit its cap or a timer came due.  Look at the
-         * fds too (without blocking) so a busy program cannot starve
-         * I/O, unless this pass has just done so. */
+         * direct switches ran its time (or count) or a timer came due.
+         * Look at the fds too (without blocking) so a busy program cannot
+         * starve I/O, unless this pass has just done so. */
         if (!polled && coro__io_watching(s))
             io_poll(s, 0);
         polled = false;
