@@ -268,9 +268,10 @@ CORO_API bool coro_is_running(void);
  * Free this thread's scheduler: every cached stack, slab and table, and
  * its offload pool (joining the threads after the jobs they still run);
  * stop watching signals (masks and dispositions as before) and close the
- * fds the runtime made for itself.  The next call of any function creates
- * a fresh one.  Returns 0, or -1 with errno EBUSY when coroutines still
- * exist or the loop is running.
+ * fds the runtime made for itself.  The fini hook (coro_set_hooks()), if
+ * any, runs first.  The next call of any function creates a fresh one.
+ * Returns 0, or -1 with errno EBUSY when coroutines still exist or the
+ * loop is running (the fini hook is not called).
  */
 CORO_API int coro_fini(void);
 
@@ -982,6 +983,10 @@ typedef struct coro_hooks {
      * context (no coroutine runs); poll_end when the poller returned. */
     void (*poll_begin)(int64_t timeout_ticks, void *ud);
     void (*poll_end)(void *ud);
+    /* The scheduler is being freed (coro_fini(), or the end of its
+     * thread): called once, outside any coroutine, before anything is
+     * freed; the hooks are gone when coro_fini() returns. */
+    void (*fini)(void *ud);
     void *ud;                                 /* passed to each hook */
 } coro_hooks_t;
 

@@ -423,7 +423,9 @@ struct sched {
     uint64_t switches;         /* total switch-ins */
     uint64_t passes;           /* loop passes */
     coro_hooks_t hooks;        /* profiler/tracer hooks */
-    bool has_hooks;            /* any hook set: one test on the hot path */
+    bool has_hooks;            /* a hook other than fini set: one test on
+                                  the hot path */
+    bool in_fini;              /* coro_fini() is calling the fini hook */
     coro_exit_notifier_fn notifier; /* NULL = default */
     int default_selfish;       /* max_selfish_acts of new coroutines */
     struct coro__latency lat;  /* latency warnings and the watchdog */

@@ -779,9 +779,22 @@ int coro_fini(void)
     struct sched *s = coro__tls_sched;
     if (s == NULL)
         return 0;
-    if (s->count != 0 || s->running) {
+    if (s->count != 0 || s->running || s->in_fini) {
         errno = EBUSY;
         return -1;
+    }
+    /* A tool that follows this scheduler (the profiler) lets go of it
+     * while everything is still there to read.  It may change the hooks
+     * (put back the ones it replaced); the scheduler frees them anyway.
+     * Should it spawn, the coroutine is left and so is the scheduler. */
+    if (s->hooks.fini != NULL) {
+        s->in_fini = true;
+        s->hooks.fini(s->hooks.ud);
+        s->in_fini = false;
+        if (s->count != 0) {
+            errno = EBUSY;
+            return -1;
+        }
     }
     coro__watchdog_busy(s, false); /* never left on the watch list */
     coro__offload_fini(s);

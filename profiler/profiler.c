@@ -468,7 +468,7 @@ static bool hooks_installed(void)
     coro_hooks_t h;
     coro_get_hooks(&h);
     return h.switch_in || h.switch_out || h.spawn || h.exit ||
-           h.poll_begin || h.poll_end;
+           h.poll_begin || h.poll_end || h.fini;
 }
 
 /* Stop; the caller is the owner and holds ctl_lock. */
@@ -499,8 +499,9 @@ static void stop_locked(void)
 
 /* Take ctl_lock.  A profiler whose owner's scheduler was finished
  * (coro_fini()) follows nothing any more: its hooks went with the
- * scheduler.  No hook tells of that, so the owner's next call stops it
- * here, before doing its own work. */
+ * scheduler.  The fini hook stops it then; should another tool have
+ * replaced our hooks without passing fini on, the owner's next call stops
+ * it here, before doing its own work. */
 static void ctl_enter(void)
 {
     pthread_mutex_lock(&ctl_lock);
@@ -522,6 +523,21 @@ static void at_owner_exit(void *arg)
     if (atomic_load(&prof__e.running) && is_owner())
         stop_locked();
     ctl_leave();
+}
+
+/* The fini hook: coro_fini() is about to free the scheduler we follow.
+ * Stop now, with its coroutines and hooks still there (the stop puts the
+ * replaced hooks back), then pass the news on to those hooks' owner. */
+static void h_fini(void *ud)
+{
+    (void)ud;
+    coro_hooks_t prev = prof__e.prev;
+    ctl_enter();
+    if (atomic_load(&prof__e.running) && is_owner())
+        stop_locked();
+    ctl_leave();
+    if (prev.fini != NULL)
+        prev.fini(prev.ud);
 }
 
 /* fork(): no control call is half done in the child, and the child's
@@ -629,7 +645,7 @@ static int start_locked(const coro_prof_opts_t *opts)
     static const coro_hooks_t ours = {
         .switch_in = h_switch_in, .switch_out = h_switch_out,
         .spawn = h_spawn, .exit = h_exit, .poll_begin = h_poll_begin,
-        .poll_end = h_poll_end};
+        .poll_end = h_poll_end, .fini = h_fini};
     e->started = prof__now(); /* inst_begin() charges from here */
     if (o.mode == CORO_PROF_INSTRUMENT && inst_begin() != 0)
         return -1;

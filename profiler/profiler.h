@@ -27,8 +27,8 @@
  * write reports, reset it or start it (a start from another thread than
  * the last owner drops the data first).  coro_prof_running() and the
  * regions may be called from any thread at any time.  When the owner
- * thread ends, the profiler stops; when its scheduler is finished
- * (coro_fini()), the owner's next profiler call finds it stopped.  In
+ * thread ends, or its scheduler is finished (coro_fini()), the profiler
+ * stops, keeping its data.  In
  * the child of fork(), the profiler is stopped (docs/profiler.md).  A
  * start, stop or reset waits while another thread copies the data for a
  * report; none waits for a report being written out, and none switches

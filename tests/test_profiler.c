@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1154,6 +1155,58 @@ Test(profiler, the_profiler_stops_when_its_thread_ends)
         cr_assert_eq(coro_prof_start(NULL), 0, "start: %s", strerror(errno));
         cr_assert_eq(coro_prof_stop(), 0);
         cr_assert_eq(coro_prof_reset(), 0);
+    }
+}
+
+/* Starts the profiler (mode: arg), runs a loop and finishes its
+ * scheduler, then stays alive, making no profiler call, until the test
+ * has looked. */
+static sem_t owner_finished, owner_may_end;
+
+static void *owner_thread_fini(void *arg)
+{
+    coro_prof_opts_t o = {.mode = (coro_prof_mode_t)(intptr_t)arg};
+    void *res = NULL;
+    if (coro_prof_start(&o) != 0 || coro_spawn(light_work, NULL, "l") == NULL ||
+        coro_event_loop() != 0 || coro_fini() != 0)
+        res = (void *)1;
+    sem_post(&owner_finished);
+    while (sem_wait(&owner_may_end) != 0)
+        ;
+    return res;
+}
+
+Test(profiler, coro_fini_on_the_owner_thread_stops_the_profiler_at_once)
+{
+    for (int mode = CORO_PROF_SAMPLE; mode <= CORO_PROF_INSTRUMENT; mode++) {
+        if (CORO_TEST_TSAN && mode == CORO_PROF_SAMPLE)
+            continue; /* ThreadSanitizer delays the signals */
+        cr_assert_eq(sem_init(&owner_finished, 0, 0), 0);
+        cr_assert_eq(sem_init(&owner_may_end, 0, 0), 0);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, owner_thread_fini,
+                                    (void *)(intptr_t)mode), 0);
+        while (sem_wait(&owner_finished) != 0)
+            ;
+        /* From here, another thread: it cannot stop the profiler. */
+        bool running = coro_prof_running();
+        int stop = coro_prof_stop(), stop_err = errno;
+        uint64_t calls = 0;
+        if (!running && mode == CORO_PROF_INSTRUMENT)
+            calls = must_fn(snap(), "prof_light")->calls;
+        int reset = coro_prof_reset(), reset_err = errno;
+        sem_post(&owner_may_end);
+        void *res;
+        cr_assert_eq(pthread_join(t, &res), 0);
+        cr_assert_null(res);
+        cr_assert_not(running, "stopped by coro_fini(), its owner alive");
+        cr_assert_eq(stop, -1);
+        cr_assert_eq(stop_err, EINVAL, "already stopped, not EPERM");
+        if (mode == CORO_PROF_INSTRUMENT)
+            cr_assert_eq(calls, 1, "the data is kept");
+        cr_assert_eq(reset, 0, "reset: %s", strerror(reset_err));
+        sem_destroy(&owner_finished);
+        sem_destroy(&owner_may_end);
     }
 }
 

@@ -855,6 +855,55 @@ Test(sched, a_thread_that_ends_without_fini_leaves_no_fds_behind)
     cr_assert_eq(open_fd_count(), before, "fds left open by the thread");
 }
 
+/* The fini hook: counts its calls, and checks what it may rely on. */
+static int fini_calls;
+
+static void h_fini(void *ud)
+{
+    cr_assert_eq(ud, &fini_calls);
+    cr_assert_null(coro_current(), "outside any coroutine");
+    coro_stats_t st;
+    cr_assert_eq(coro_stats(&st), 0, "the scheduler is still whole");
+    cr_assert_eq(st.coroutines, 0);
+    cr_assert_eq(coro_fini(), -1, "not from the hook itself");
+    cr_assert_eq(errno, EBUSY);
+    fini_calls++;
+}
+
+static void *set_fini_hook_and_end(void *arg)
+{
+    (void)arg;
+    coro_hooks_t h = {.fini = h_fini, .ud = &fini_calls};
+    if (coro_set_hooks(&h) != 0 || run_in_coro(ret_arg, 0) != 0)
+        return (void *)1;
+    return NULL;
+}
+
+Test(sched, the_fini_hook_runs_once_as_the_scheduler_is_freed)
+{
+    coro_hooks_t h = {.fini = h_fini, .ud = &fini_calls};
+    cr_assert_eq(coro_set_hooks(&h), 0);
+    cr_assert_not_null(coro_spawn(ret_arg, 0, "x"));
+    cr_assert_eq(coro_fini(), -1);
+    cr_assert_eq(errno, EBUSY);
+    cr_assert_eq(fini_calls, 0, "not while a coroutine exists");
+    cr_assert_eq(coro_event_loop(), 0);
+    cr_assert_eq(coro_fini(), 0);
+    cr_assert_eq(fini_calls, 1);
+    coro_hooks_t got;
+    cr_assert_eq(coro_get_hooks(&got), 0);
+    cr_assert_null(got.fini, "the hooks went with the scheduler");
+    cr_assert_eq(coro_fini(), 0, "no scheduler: nothing to do");
+    cr_assert_eq(fini_calls, 1);
+    /* A thread that ends without coro_fini() gets the call too. */
+    pthread_t t;
+    void *res;
+    cr_assert_eq(pthread_create(&t, NULL, set_fini_hook_and_end, NULL), 0);
+    cr_assert_eq(pthread_join(t, &res), 0);
+    cr_assert_null(res);
+    cr_assert_eq(fini_calls, 2);
+}
+
 Test(sched, fini_refuses_while_coroutines_exist)
 {
     coro_t *co = coro_spawn(ret_arg, 0, "x");
