@@ -531,8 +531,8 @@ static void at_owner_exit(void *arg)
 static void h_fini(void *ud)
 {
     (void)ud;
-    coro_hooks_t prev = prof__e.prev;
     ctl_enter();
+    coro_hooks_t prev = prof__e.prev; /* written under ctl_lock */
     if (atomic_load(&prof__e.running) && is_owner())
         stop_locked();
     ctl_leave();
