@@ -408,7 +408,8 @@ struct sched {
     uint32_t chain;            /* direct switches since the last pass */
     /* Coarse ticks at which a chain of direct switches gives the loop a
      * pass (CORO__PASS_USEC after the pass that began it); set by each
-     * pass, read by coro__pick_next(). */
+     * pass, and to INT64_MIN by coro_set_exit() so that the loop gets
+     * control at the next switch; read by coro__pick_next(). */
     int64_t pass_until;
     int exit_code;             /* given to coro_set_exit() */
     struct coro *dead;         /* ended, stack to free after the switch */
@@ -645,8 +646,7 @@ static inline struct coro *coro__pick_next(struct sched *s, int64_t now)
 {
     struct coro *to = NULL;
     /* Go straight to the next coroutine unless the loop has work. */
-    if (CORO__LIKELY(!s->exit_requested && s->chain < CORO__CHAIN_MAX &&
-                     now < s->pass_until &&
+    if (CORO__LIKELY(now < s->pass_until && s->chain < CORO__CHAIN_MAX &&
                      now < coro__timer_next(&s->timers)))
         to = coro__run_pop(s);
     /* A yield with nobody else to run counts too, or a coroutine that

@@ -766,6 +766,7 @@ void coro_set_exit(int code)
         return;
     s->exit_requested = true;
     s->exit_code = code;
+    s->pass_until = INT64_MIN; /* a chain of direct switches ends here */
 }
 
 bool coro_is_running(void)

@@ -1351,7 +1351,7 @@ Test(backdoor, bad_arguments_fail_with_einval_and_change_nothing)
                                         "1st",
                                         "sp ace",
                                         "a/b",
-                                        "waytoolongnameforacommandxxxxxxxx"};
+                                        "waytoolongnameforacommandnamehere"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         cr_assert_eq(
             coro_backdoor_add_command(bd, names[i], "u", "h", app_keep, NULL),

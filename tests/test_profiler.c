@@ -1165,10 +1165,8 @@ static sem_t owner_finished, owner_may_end;
 
 static void *owner_thread_fini(void *arg)
 {
-    coro_prof_opts_t o = {.mode = (coro_prof_mode_t)(intptr_t)arg};
-    void *res = NULL;
-    if (coro_prof_start(&o) != 0 || coro_spawn(light_work, NULL, "l") == NULL ||
-        coro_event_loop() != 0 || coro_fini() != 0)
+    void *res = owner_thread(arg);
+    if (res == NULL && coro_fini() != 0)
         res = (void *)1;
     sem_post(&owner_finished);
     while (sem_wait(&owner_may_end) != 0)
